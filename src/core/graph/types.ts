@@ -73,9 +73,10 @@ export const OPSET_VERSION = 17;
 
 export const attr = {
   int: (value: number): Attr => ({ type: 'int', value }),
-  float: (value: number): Attr => ({ type: 'float', value }),
+  // ONNX stores FLOAT attributes as float32; hold exactly what a file can hold.
+  float: (value: number): Attr => ({ type: 'float', value: Math.fround(value) }),
   ints: (value: number[]): Attr => ({ type: 'ints', value }),
-  floats: (value: number[]): Attr => ({ type: 'floats', value }),
+  floats: (value: number[]): Attr => ({ type: 'floats', value: value.map(Math.fround) }),
   string: (value: string): Attr => ({ type: 'string', value }),
   tensor: (value: TensorData): Attr => ({ type: 'tensor', value }),
 };
