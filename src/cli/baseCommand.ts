@@ -33,10 +33,12 @@ export abstract class BaseCommand<T extends typeof Command> extends Command {
 
   protected flags!: Interfaces.InferredFlags<(typeof BaseCommand)['baseFlags'] & T['flags']>;
   protected args!: Interfaces.InferredArgs<T['args']>;
+  /** Positional arguments in order (all of them, for commands with `strict = false`). */
+  protected positionals: string[] = [];
 
   override async init(): Promise<void> {
     await super.init();
-    const { flags, args } = await this.parse({
+    const { flags, args, argv } = await this.parse({
       flags: this.ctor.flags,
       baseFlags: (super.ctor as typeof BaseCommand).baseFlags,
       enableJsonFlag: this.ctor.enableJsonFlag,
@@ -45,6 +47,7 @@ export abstract class BaseCommand<T extends typeof Command> extends Command {
     });
     this.flags = flags as typeof this.flags;
     this.args = args as typeof this.args;
+    this.positionals = argv as string[];
   }
 
   protected override async catch(err: Error & { oclif?: { exit?: number } }): Promise<unknown> {
