@@ -2,6 +2,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import * as ort from 'onnxruntime-node';
+import { InputError } from '../errors';
 
 /**
  * The onnxruntime engine: sessions with a chosen execution provider, thread count and graph
@@ -23,7 +24,8 @@ export interface EngineOptions {
 
 export const DEFAULT_ENGINE: EngineOptions = { provider: 'cpu', threads: 0, graphOptimization: 'all' };
 
-export class EngineError extends Error {}
+/** The model or provider cannot be used as given: the user can fix it. */
+export class EngineError extends InputError {}
 
 /** The shared libraries a GPU provider needs beside the binding; onnxruntime-node does not bundle them. */
 const PROVIDER_LIBRARIES: Record<Exclude<Provider, 'cpu'>, string[]> = {

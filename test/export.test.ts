@@ -1,0 +1,121 @@
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { DEFAULT_ENGINE, EmbeddingSession } from '../src/core/engines/onnxruntime';
+import { exportOnnx, deployableGraph } from '../src/core/export/exportOnnx';
+import { inputSpecFromMetadata } from '../src/core/export/metadata';
+import { decodeOnnx, encodeOnnx } from '../src/core/graph/onnx';
+import { Graph } from '../src/core/graph/types';
+import { loadConfig } from '../src/core/config';
+import { buildFromConfig, describeModel } from '../src/core/model/load';
+import { Rng } from '../src/core/util/rng';
+import { GraphBuilder } from '../src/core/graph/builder';
+import { resolveOutputs } from '../src/core/graph/shapes';
+import { add, batchNorm, conv2d, dropout, flatten, linear } from '../src/core/nn/layers';
+
+/** Fresh BatchNorms are identities; give them real statistics so that folding has work to do. */
+function randomizeBatchNorms(g: Graph, seed: number): void {
+  const rng = new Rng(seed, 'bn-stats');
+  for (const [name, init] of g.initializers) {
+    const data = init.tensor.data as Float32Array;
+    if (name.endsWith('running_mean') || name.endsWith('.bias')) data.forEach((_, i) => (data[i] = rng.range(-0.5, 0.5)));
+    if (name.endsWith('running_var')) data.forEach((_, i) => (data[i] = rng.range(0.5, 2)));
+    if (name.endsWith('bn.weight')) data.forEach((_, i) => (data[i] = rng.range(0.5, 1.5)));
+  }
+}
+
+function modelFor(backbone: string, sets: string[] = []) {
+  const config = loadConfig(backbone, sets);
+  const graph = buildFromConfig(config);
+  randomizeBatchNorms(graph, 11);
+  return { config, graph };
+}
+
+const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'arcface-export-'));
+afterAll(() => fs.rmSync(tmp, { recursive: true, force: true }));
+
+describe('export-onnx', () => {
+  test.each(['tiny', 'mobilefacenet'])('%s: folded export matches the unfolded graph within 1e-4', async (name) => {
+    const { config, graph } = modelFor(name);
+    const out = path.join(tmp, `${name}.onnx`);
+    const result = await exportOnnx(graph, describeModel(config), out, { l2Normalize: false, verify: true, engine: DEFAULT_ENGINE, verifyBatch: 3 });
+    expect(result.verification!.maxRelativeError).toBeLessThan(1e-4);
+    expect(result.foldedBatchNorms).toBeGreaterThan(0);
+    const written = decodeOnnx(fs.readFileSync(out));
+    // Inference graph: no BatchNorm after a Conv/Gemm, no Dropout, only the backbone's output.
+    expect(written.nodes.filter((n) => n.opType === 'Dropout')).toHaveLength(0);
+    expect(written.outputs.map((o) => o.name)).toEqual(['embedding']);
+    expect(written.inputs[0].shape[0]).toBe('N');
+    if (name !== 'tiny') expect(result.remainingBatchNorms).toBe(0);
+  });
+
+  test('BatchNorm before Flatten/Dropout/Gemm and after Gemm (the seed and IResNet heads) folds exactly', async () => {
+    const b = new GraphBuilder('head', 2);
+    let x = b.input('input', ['N', 3, 112, 112]);
+    x = conv2d(b, 'conv', x, { inC: 3, outC: 4, k: 3, stride: 16, pad: 1 }); // [N,4,7,7], conv output feeds a BN that cannot fold into it
+    x = add(b, x, x);
+    x = flatten(b, batchNorm(b, 'bn2', x, 4));
+    x = dropout(b, x, 0.4);
+    x = batchNorm(b, 'features', linear(b, 'fc', x, 4 * 7 * 7, 8), 8, 1e-3);
+    b.output(x, 'embedding');
+    resolveOutputs(b.graph);
+    randomizeBatchNorms(b.graph, 3);
+    const { config } = modelFor('tiny');
+    const out = path.join(tmp, 'head.onnx');
+    const result = await exportOnnx(b.graph, describeModel(config), out, { l2Normalize: false, verify: true, engine: DEFAULT_ENGINE });
+    expect(result.foldedBatchNorms).toBe(2);
+    expect(result.remainingBatchNorms).toBe(0);
+    expect(result.removedNoops).toBe(1);
+    expect(decodeOnnx(fs.readFileSync(out)).nodes.map((n) => n.opType)).toEqual(['Conv', 'Add', 'Flatten', 'Gemm']);
+    expect(result.verification!.maxRelativeError).toBeLessThan(1e-5);
+  });
+
+  test('a wrong fold is caught by verification (the check can fail)', async () => {
+    const { config, graph } = modelFor('tiny');
+    const out = path.join(tmp, 'tampered.onnx');
+    await exportOnnx(graph, describeModel(config), out, { l2Normalize: false, verify: false, engine: DEFAULT_ENGINE });
+    // Reference graph with one BN variance changed: the folded file no longer matches it.
+    const tampered = modelFor('tiny').graph;
+    const v = tampered.initializers.get('backbone.conv2.bn.running_var')!.tensor.data as Float32Array;
+    v[0] *= 4;
+    const { verifyExport } = await import('../src/core/export/exportOnnx');
+    const check = await verifyExport(out, tampered, false, { l2Normalize: false, verify: true, engine: DEFAULT_ENGINE });
+    expect(check.maxRelativeError).toBeGreaterThan(1e-3);
+  });
+
+  test('dynamic batch: the same file runs at batch 1 and 5 with consistent rows', async () => {
+    const { config, graph } = modelFor('tiny');
+    const out = path.join(tmp, 'dyn.onnx');
+    await exportOnnx(graph, describeModel(config), out, { l2Normalize: true, verify: true, engine: DEFAULT_ENGINE });
+    const s = await EmbeddingSession.create(out, DEFAULT_ENGINE);
+    const rng = new Rng(5, 'x');
+    const x = Float32Array.from({ length: 5 * 3 * 112 * 112 }, () => rng.range(-1, 1));
+    const five = (await s.run(x, 5)).data;
+    const one = (await s.run(x.slice(0, 3 * 112 * 112), 1)).data;
+    const e = config.model.embedding_size;
+    for (let i = 0; i < e; i++) expect(one[i]).toBeCloseTo(five[i], 5);
+    // L2-normalised rows.
+    for (let r = 0; r < 5; r++) {
+      const norm = Math.hypot(...five.slice(r * e, (r + 1) * e));
+      expect(norm).toBeCloseTo(1, 5);
+    }
+    await s.release();
+  });
+
+  test('metadata tells a consumer how to feed the model', async () => {
+    const { config, graph } = modelFor('tiny', ['input.color=bgr']);
+    const { graph: deployed } = deployableGraph(graph, describeModel(config), true);
+    const back = decodeOnnx(encodeOnnx(deployed));
+    expect(inputSpecFromMetadata(back.metadata)).toEqual({ size: 112, color: 'bgr', mean: 127.5, std: 127.5, layout: 'NCHW' });
+    expect(back.metadata.embedding_size).toBe(String(config.model.embedding_size));
+    expect(back.metadata.embedding_normalized).toBe('true');
+    expect(JSON.parse(back.metadata.alignment_template)[0]).toEqual([38.2946, 51.6963]);
+  });
+
+  test('exporting does not modify the trainable graph', () => {
+    const { config, graph } = modelFor('tiny');
+    const before = encodeOnnx(graph);
+    deployableGraph(graph, describeModel(config), true);
+    expect(Buffer.from(encodeOnnx(graph))).toEqual(Buffer.from(before));
+  });
+});
