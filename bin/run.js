@@ -1,2 +1,5 @@
 #!/usr/bin/env node
-require('@oclif/core').execute({ dir: __dirname });
+const oclif = require('@oclif/core');
+// The published entry runs the compiled dist/ only, whatever NODE_ENV says (bin/dev.js runs sources).
+oclif.settings.enableAutoTranspile = false;
+oclif.execute({ dir: __dirname });

@@ -51,10 +51,13 @@ export abstract class BaseCommand<T extends typeof Command> extends Command {
   }
 
   protected override async catch(err: Error & { oclif?: { exit?: number } }): Promise<unknown> {
-    // oclif's own errors (flag parsing, this.error) already carry their message and exit code.
+    // oclif's own errors (flag parsing, this.exit) already carry their message and exit code.
     if (err.oclif?.exit !== undefined) return super.catch(err as Errors.CLIError);
     if (this.argv.includes('--verbose') && err.stack) process.stderr.write(`${err.stack}\n`);
     const { message, exit } = describeError(err);
-    return super.catch(new Errors.CLIError(message, { exit }));
+    // Printed here rather than by oclif, which wraps long messages over several lines.
+    if (this.jsonEnabled()) this.logJson({ error: { message, exitCode: exit } });
+    else process.stderr.write(`Error: ${message}\n`);
+    return this.exit(exit);
   }
 }

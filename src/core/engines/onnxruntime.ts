@@ -70,9 +70,12 @@ export function sessionOptions(opts: EngineOptions): ort.InferenceSession.Sessio
   };
 }
 
-export async function createSession(model: Uint8Array | string, opts: EngineOptions): Promise<ort.InferenceSession> {
+export async function createSession(
+  model: Uint8Array | string,
+  opts: EngineOptions,
+  source = typeof model === 'string' ? model : 'model',
+): Promise<ort.InferenceSession> {
   assertProviderAvailable(opts.provider);
-  const source = typeof model === 'string' ? model : 'model';
   try {
     return typeof model === 'string'
       ? await ort.InferenceSession.create(model, sessionOptions(opts))
@@ -94,7 +97,7 @@ export class EmbeddingSession {
   ) {}
 
   static async create(model: Uint8Array | string, opts: EngineOptions, source = typeof model === 'string' ? model : 'model'): Promise<EmbeddingSession> {
-    const session = await createSession(model, opts);
+    const session = await createSession(model, opts, source);
     if (session.inputNames.length !== 1) {
       throw new EngineError(`${source}: expected a model with one image input, found ${session.inputNames.length} (${session.inputNames.join(', ')})`);
     }
