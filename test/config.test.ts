@@ -39,7 +39,7 @@ describe('defaults and shipped configs', () => {
     expect(c.input).toEqual({ size: 112, color: 'rgb', mean: 127.5, std: 127.5 });
     expect(c.engine).toEqual({ provider: 'cpu', threads: 0, graph_optimization: 'all' });
     expect(c.bench.batch_sizes).toEqual([1, 8, 32, 64]);
-    expect(c.export).toEqual({ l2_normalize: false, opset: 17, verify: true });
+    expect(c.export).toEqual({ l2_normalize: false, verify: true });
   });
 
   test('every shipped config validates and names a registered backbone', () => {
@@ -161,12 +161,12 @@ describe('validation messages name the file, the line, the key path and what was
   });
 
   test('several problems: the first in the message, all in problems', () => {
-    const f = yamlFile('many.yaml', 'model:\n  seed: -1\nexport:\n  opset: 11\n');
+    const f = yamlFile('many.yaml', 'model:\n  seed: -1\nbench:\n  repeats: 0\n');
     const err = errorOf(() => loadConfig(f));
     expect(err.message).toBe(`${f}:2: model.seed: expected an integer in 0..4294967295, got -1 (and 1 more)`);
     expect(err.problems).toEqual([
       `${f}:2: model.seed: expected an integer in 0..4294967295, got -1`,
-      `${f}:4: export.opset: expected an integer >= 17, got 11`,
+      `${f}:4: bench.repeats: expected an integer >= 1, got 0`,
     ]);
   });
 
@@ -210,8 +210,8 @@ describe('--set', () => {
   });
 
   test('a whole section as a flow mapping merges into the files', () => {
-    const c = loadConfig(undefined, ['export={l2_normalize: true, opset: 18}']);
-    expect(c.export).toEqual({ l2_normalize: true, opset: 18, verify: true });
+    const c = loadConfig(undefined, ['export={l2_normalize: true}']);
+    expect(c.export).toEqual({ l2_normalize: true, verify: true });
   });
 
   test('a bad value names the --set argument', () => {
