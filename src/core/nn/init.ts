@@ -7,7 +7,9 @@ import { numel } from '../graph/types';
 export const kaimingNormal: Init = (rng, dims) => {
   const fanOut = dims[0] * numel(dims.slice(2));
   const std = Math.sqrt(2 / fanOut);
-  return Float32Array.from({ length: numel(dims) }, () => std * rng.normal());
+  const out = new Float32Array(numel(dims));
+  for (let i = 0; i < out.length; i++) out[i] = std * rng.normal();
+  return out;
 };
 
 /** Xavier (Glorot) uniform for [out, in] linear weights, as the seed's model uses. */
@@ -15,7 +17,9 @@ export const xavierUniform: Init = (rng, dims) => {
   const fanIn = numel(dims.slice(1));
   const fanOut = dims[0];
   const bound = Math.sqrt(6 / (fanIn + fanOut));
-  return Float32Array.from({ length: numel(dims) }, () => rng.range(-bound, bound));
+  const out = new Float32Array(numel(dims));
+  for (let i = 0; i < out.length; i++) out[i] = rng.range(-bound, bound);
+  return out;
 };
 
 export const filled =
