@@ -1,4 +1,4 @@
-import { consumers, floatData, producers, pruneInitializers, replaceUses } from '../graph/edit';
+import { consumers, floatData, producers, pruneInitializers, removeNode } from '../graph/edit';
 import { Graph, Node, float32Tensor, getAttr } from '../graph/types';
 
 /**
@@ -47,82 +47,80 @@ function isPlainGemm(node: Node): boolean {
   );
 }
 
-/** Conv/Gemm followed by BN: scale each output channel's weights, fold the shift into the bias. */
-function foldIntoPreceding(graph: Graph): number {
+/**
+ * Tries `fold` on every foldable BatchNorm; where it returns the tensor that now carries the
+ * BN's result, the BN node is removed and its readers rewired.
+ */
+function foldEach(graph: Graph, fold: (bn: Node) => string | undefined): number {
   let folded = 0;
   for (const bn of graph.nodes.slice()) {
     if (!isBatchNormFoldable(graph, bn)) continue;
-    const prev = producers(graph).get(bn.inputs[0]);
-    if (!prev || !(prev.opType === 'Conv' || isPlainGemm(prev))) continue;
-    if ((consumers(graph).get(prev.outputs[0]) ?? []).length !== 1 || graph.outputs.some((o) => o.name === prev.outputs[0])) continue;
-    if (!graph.initializers.has(prev.inputs[1])) continue;
-    const { a, shift } = bnAffine(graph, bn);
-    const w = floatData(graph, prev.inputs[1]);
-    const per = w.length / a.length;
-    for (let o = 0; o < a.length; o++) for (let i = 0; i < per; i++) w[o * per + i] *= a[o];
-    const bias = ensureBias(graph, prev, a.length);
-    for (let o = 0; o < a.length; o++) bias[o] = bias[o] * a[o] + shift[o];
-    graph.nodes.splice(graph.nodes.indexOf(bn), 1);
-    replaceUses(graph, bn.outputs[0], prev.outputs[0]);
+    const replacement = fold(bn);
+    if (replacement === undefined) continue;
+    removeNode(graph, bn, replacement);
     folded++;
   }
   return folded;
+}
+
+/** Conv/Gemm followed by BN: scale each output channel's weights, fold the shift into the bias. */
+function foldIntoPreceding(graph: Graph, bn: Node): string | undefined {
+  const prev = producers(graph).get(bn.inputs[0]);
+  if (!prev || !(prev.opType === 'Conv' || isPlainGemm(prev))) return undefined;
+  if ((consumers(graph).get(prev.outputs[0]) ?? []).length !== 1 || graph.outputs.some((o) => o.name === prev.outputs[0])) return undefined;
+  if (!graph.initializers.has(prev.inputs[1])) return undefined;
+  const { a, shift } = bnAffine(graph, bn);
+  const w = floatData(graph, prev.inputs[1]);
+  const per = w.length / a.length;
+  for (let o = 0; o < a.length; o++) for (let i = 0; i < per; i++) w[o * per + i] *= a[o];
+  const bias = ensureBias(graph, prev, a.length);
+  for (let o = 0; o < a.length; o++) bias[o] = bias[o] * a[o] + shift[o];
+  return prev.outputs[0];
+}
+
+/** The Gemm that reads `bn`'s output, directly or through a Flatten(axis=1), if it is the only reader. */
+function followingGemm(graph: Graph, bn: Node): Node | undefined {
+  const uses = consumers(graph);
+  const only = (t: string) => {
+    const readers = uses.get(t) ?? [];
+    return readers.length === 1 && !graph.outputs.some((o) => o.name === t) ? readers[0] : undefined;
+  };
+  let next = only(bn.outputs[0]);
+  if (next?.opType === 'Flatten' && (getAttr(next, 'axis', 'int') ?? 1) === 1) next = only(next.outputs[0]);
+  return next && isPlainGemm(next) && graph.initializers.has(next.inputs[1]) ? next : undefined;
 }
 
 /**
  * BN (optionally through Flatten) followed by Gemm: input feature j = c * S + s of the Gemm
  * sees a[c] * x + shift[c], so W[:, j] *= a[c] and the bias gains sum_j W[:, j] * shift[c].
  */
-function foldIntoFollowingGemm(graph: Graph): number {
-  let folded = 0;
-  for (const bn of graph.nodes.slice()) {
-    if (!isBatchNormFoldable(graph, bn)) continue;
-    const uses = consumers(graph);
-    const next = uses.get(bn.outputs[0]) ?? [];
-    if (next.length !== 1 || graph.outputs.some((o) => o.name === bn.outputs[0])) continue;
-    let flatten: Node | undefined;
-    let gemm = next[0];
-    if (gemm.opType === 'Flatten' && (getAttr(gemm, 'axis', 'int') ?? 1) === 1) {
-      flatten = gemm;
-      const after = uses.get(flatten.outputs[0]) ?? [];
-      if (after.length !== 1) continue;
-      gemm = after[0];
+function foldIntoFollowingGemm(graph: Graph, bn: Node): string | undefined {
+  const gemm = followingGemm(graph, bn);
+  if (!gemm) return undefined;
+  const { a, shift } = bnAffine(graph, bn);
+  const w = floatData(graph, gemm.inputs[1]);
+  const outF = graph.initializers.get(gemm.inputs[1])!.tensor.dims[0];
+  const inF = w.length / outF;
+  if (inF % a.length !== 0) return undefined;
+  const spatial = inF / a.length;
+  const bias = ensureBias(graph, gemm, outF);
+  for (let o = 0; o < outF; o++) {
+    let extra = 0;
+    for (let j = 0; j < inF; j++) {
+      const c = Math.floor(j / spatial);
+      extra += w[o * inF + j] * shift[c];
+      w[o * inF + j] *= a[c];
     }
-    if (!isPlainGemm(gemm) || gemm.inputs[0] !== (flatten ?? bn).outputs[0] || !graph.initializers.has(gemm.inputs[1])) continue;
-    const { a, shift } = bnAffine(graph, bn);
-    const w = floatData(graph, gemm.inputs[1]);
-    const outF = graph.initializers.get(gemm.inputs[1])!.tensor.dims[0];
-    const inF = w.length / outF;
-    if (inF % a.length !== 0) continue;
-    const spatial = inF / a.length;
-    const bias = ensureBias(graph, gemm, outF);
-    for (let o = 0; o < outF; o++) {
-      let extra = 0;
-      for (let j = 0; j < inF; j++) {
-        const c = Math.floor(j / spatial);
-        extra += w[o * inF + j] * shift[c];
-        w[o * inF + j] *= a[c];
-      }
-      bias[o] += extra;
-    }
-    graph.nodes.splice(graph.nodes.indexOf(bn), 1);
-    replaceUses(graph, bn.outputs[0], bn.inputs[0]);
-    folded++;
+    bias[o] += extra;
   }
-  return folded;
+  return bn.inputs[0];
 }
 
 /** Dropout and Identity are no-ops at inference; route their readers to their input. */
 function removeNoops(graph: Graph): number {
-  let removed = 0;
-  for (const node of graph.nodes.slice()) {
-    if (node.opType !== 'Dropout' && node.opType !== 'Identity') continue;
-    if (node.outputs.length > 1 && node.outputs[1] !== '') continue;
-    graph.nodes.splice(graph.nodes.indexOf(node), 1);
-    replaceUses(graph, node.outputs[0], node.inputs[0]);
-    removed++;
-  }
-  return removed;
+  const noops = graph.nodes.filter((n) => (n.opType === 'Dropout' || n.opType === 'Identity') && (n.outputs.length === 1 || n.outputs[1] === ''));
+  for (const node of noops) removeNode(graph, node, node.inputs[0]);
+  return noops.length;
 }
 
 export interface OptimizeReport {
@@ -134,7 +132,7 @@ export interface OptimizeReport {
 /** Rewrites `graph` in place for inference. */
 export function optimizeForInference(graph: Graph): OptimizeReport {
   const removedNoops = removeNoops(graph);
-  const foldedBatchNorms = foldIntoPreceding(graph) + foldIntoFollowingGemm(graph);
+  const foldedBatchNorms = foldEach(graph, (bn) => foldIntoPreceding(graph, bn)) + foldEach(graph, (bn) => foldIntoFollowingGemm(graph, bn));
   pruneInitializers(graph);
   const remainingBatchNorms = graph.nodes.filter((n) => n.opType === 'BatchNormalization').length;
   return { removedNoops, foldedBatchNorms, remainingBatchNorms };

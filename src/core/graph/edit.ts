@@ -50,6 +50,12 @@ export function replaceUses(graph: Graph, from: string, to: string): void {
   for (const n of graph.nodes) n.inputs = n.inputs.map((t) => (t === from ? to : t));
 }
 
+/** Removes a single-output node, making its readers read `replacement` instead. */
+export function removeNode(graph: Graph, node: Node, replacement: string): void {
+  graph.nodes.splice(graph.nodes.indexOf(node), 1);
+  replaceUses(graph, node.outputs[0], replacement);
+}
+
 /** Drops initializers no node reads. */
 export function pruneInitializers(graph: Graph): void {
   const used = new Set(graph.nodes.flatMap((n) => n.inputs));
