@@ -1,6 +1,6 @@
 import { endianness } from 'os';
 import { InputError } from '../errors';
-import { DType, TensorData, TypedArray, numel } from '../graph/types';
+import { DType, TensorData, numel, typedArrayFromBytes } from '../graph/types';
 
 /**
  * The safetensors format (huggingface/safetensors), written and read here:
@@ -137,27 +137,6 @@ function checkTiling(entries: [string, HeaderEntry][], size: number, fail: (msg:
   if (end !== size) fail(`the data has ${size} bytes but the tensors cover only ${end}`);
 }
 
-function typedArray(dtype: DType, bytes: Uint8Array): TypedArray {
-  // A copy into a fresh buffer: aligned for any element size, and owned by the caller. (Not
-  // bytes.slice(): on a Node Buffer that is a view into the same, possibly pooled, memory.)
-  const buffer = new Uint8Array(bytes).buffer;
-  switch (dtype) {
-    case 'float32':
-      return new Float32Array(buffer);
-    case 'float16':
-      return new Uint16Array(buffer);
-    case 'int64':
-      return new BigInt64Array(buffer);
-    case 'int32':
-      return new Int32Array(buffer);
-    case 'int8':
-      return new Int8Array(buffer);
-    case 'uint8':
-    case 'bool':
-      return new Uint8Array(buffer);
-  }
-}
-
 /** Parses and validates a whole file's bytes; `source` names the file in every error. */
 export function decodeSafetensors(bytes: Uint8Array, source: string): SafetensorsContents {
   assertLittleEndianHost();
@@ -189,7 +168,7 @@ export function decodeSafetensors(bytes: Uint8Array, source: string): Safetensor
   const tensors = new Map<string, TensorData>();
   for (const [name, { dtype, entry }] of checked) {
     const [begin, end] = entry.data_offsets;
-    tensors.set(name, { dtype, dims: [...entry.shape], data: typedArray(dtype, bytes.subarray(dataStart + begin, dataStart + end)) });
+    tensors.set(name, { dtype, dims: [...entry.shape], data: typedArrayFromBytes(dtype, bytes.subarray(dataStart + begin, dataStart + end)) });
   }
   return { tensors, metadata };
 }

@@ -1,5 +1,5 @@
 import { onnx } from 'onnx-proto';
-import { Attr, DType, Graph, Initializer, InitializerRole, Node, Shape, TensorData, TypedArray, ValueInfo, emptyGraph } from './types';
+import { Attr, DType, Graph, Initializer, InitializerRole, Node, Shape, TensorData, TypedArray, ValueInfo, emptyGraph, typedArrayFromBytes } from './types';
 
 /** Reading and writing ONNX ModelProto bytes (the maintained onnx-proto protobufjs bindings). */
 
@@ -12,27 +12,6 @@ const ATTR_CODES = { float: 1, int: 2, string: 3, tensor: 4, floats: 6, ints: 7,
 
 /** ONNX IR version 8 goes with opset 17 and onnxruntime 1.13+. */
 const IR_VERSION = 8;
-
-function typedArrayFor(dtype: DType, bytes: Uint8Array, count: number): TypedArray {
-  // Copy into a fresh, aligned buffer: protobuf slices may start at odd offsets.
-  const copy = new Uint8Array(bytes.byteLength);
-  copy.set(bytes);
-  switch (dtype) {
-    case 'float32':
-      return new Float32Array(copy.buffer, 0, count);
-    case 'float16':
-      return new Uint16Array(copy.buffer, 0, count);
-    case 'int64':
-      return new BigInt64Array(copy.buffer, 0, count);
-    case 'int32':
-      return new Int32Array(copy.buffer, 0, count);
-    case 'int8':
-      return new Int8Array(copy.buffer, 0, count);
-    case 'uint8':
-    case 'bool':
-      return copy;
-  }
-}
 
 function toNumber(v: number | { toNumber(): number } | null | undefined): number {
   if (v === null || v === undefined) return 0;
@@ -58,7 +37,11 @@ export function tensorFromProto(p: onnx.ITensorProto): TensorData {
   }
   const dims = (p.dims ?? []).map(toNumber);
   const count = dims.reduce((a, b) => a * b, 1);
-  if (p.rawData && p.rawData.length > 0) return { dtype, dims, data: typedArrayFor(dtype, p.rawData, count) };
+  if (p.rawData && p.rawData.length > 0) {
+    const data = typedArrayFromBytes(dtype, p.rawData);
+    if (data.length !== count) throw new OnnxFormatError(`tensor ${name}: has ${data.length} values, dims [${dims}] need ${count}`);
+    return { dtype, dims, data };
+  }
   let data: TypedArray;
   switch (dtype) {
     case 'float32':

@@ -120,6 +120,7 @@ const rules: Record<string, Rule> = {
   Pow: binary,
   Max: binary,
   Min: binary,
+  Sum: (c) => [c.shapes.reduce((acc, s) => broadcast(acc, s, `Sum ${c.node.name}: `))],
   Equal: binary,
   Greater: binary,
   Less: binary,

@@ -81,6 +81,29 @@ export const attr = {
   tensor: (value: TensorData): Attr => ({ type: 'tensor', value }),
 };
 
+/**
+ * Copies raw little-endian bytes into a fresh typed array of `dtype`: aligned for any element
+ * size and owned by the caller (protobuf and file slices may be unaligned views into shared memory).
+ */
+export function typedArrayFromBytes(dtype: DType, bytes: Uint8Array): TypedArray {
+  const buffer = new Uint8Array(bytes).buffer;
+  switch (dtype) {
+    case 'float32':
+      return new Float32Array(buffer);
+    case 'float16':
+      return new Uint16Array(buffer);
+    case 'int64':
+      return new BigInt64Array(buffer);
+    case 'int32':
+      return new Int32Array(buffer);
+    case 'int8':
+      return new Int8Array(buffer);
+    case 'uint8':
+    case 'bool':
+      return new Uint8Array(buffer);
+  }
+}
+
 export function numel(dims: readonly number[]): number {
   let n = 1;
   for (const d of dims) n *= d;
