@@ -1,12 +1,10 @@
 import { onnx } from 'onnx-proto';
-import { Attr, DType, Graph, Initializer, InitializerRole, Node, Shape, TensorData, TypedArray, ValueInfo, emptyGraph, typedArrayFromBytes } from './types';
+import { Attr, Graph, Initializer, InitializerRole, Node, Shape, TensorData, TypedArray, ValueInfo, emptyGraph, typedArrayFromBytes, ONNX_DTYPE_CODES, DTYPE_OF_ONNX_CODE } from './types';
 
 /** Reading and writing ONNX ModelProto bytes (the maintained onnx-proto protobufjs bindings). */
 
 export class OnnxFormatError extends Error {}
 
-const DTYPE_CODES: Record<DType, number> = { float32: 1, uint8: 2, int8: 3, int32: 6, int64: 7, bool: 9, float16: 10 };
-const CODE_DTYPES = new Map<number, DType>(Object.entries(DTYPE_CODES).map(([k, v]) => [v, k as DType]));
 
 const ATTR_CODES = { float: 1, int: 2, string: 3, tensor: 4, floats: 6, ints: 7, strings: 8 } as const;
 
@@ -23,13 +21,13 @@ export function tensorToProto(name: string, t: TensorData): onnx.ITensorProto {
   return {
     name,
     dims: t.dims,
-    dataType: DTYPE_CODES[t.dtype],
+    dataType: ONNX_DTYPE_CODES[t.dtype],
     rawData: new Uint8Array(d.buffer, d.byteOffset, d.byteLength),
   };
 }
 
 export function tensorFromProto(p: onnx.ITensorProto): TensorData {
-  const dtype = CODE_DTYPES.get(p.dataType ?? 0);
+  const dtype = DTYPE_OF_ONNX_CODE[p.dataType ?? 0];
   const name = p.name ?? '';
   if (!dtype) throw new OnnxFormatError(`tensor ${name}: data type ${p.dataType} is not supported`);
   if (p.dataLocation === onnx.TensorProto.DataLocation.EXTERNAL) {
@@ -113,7 +111,7 @@ function valueInfoToProto(v: ValueInfo): onnx.IValueInfoProto {
     name: v.name,
     type: {
       tensorType: {
-        elemType: DTYPE_CODES[v.dtype],
+        elemType: ONNX_DTYPE_CODES[v.dtype],
         shape: { dim: v.shape.map((d) => (typeof d === 'number' ? { dimValue: d } : { dimParam: d })) },
       },
     },
@@ -123,7 +121,7 @@ function valueInfoToProto(v: ValueInfo): onnx.IValueInfoProto {
 function valueInfoFromProto(p: onnx.IValueInfoProto): ValueInfo {
   const tt = p.type?.tensorType;
   const name = p.name ?? '';
-  const dtype = CODE_DTYPES.get(tt?.elemType ?? 0);
+  const dtype = DTYPE_OF_ONNX_CODE[tt?.elemType ?? 0];
   if (!dtype) throw new OnnxFormatError(`value ${name}: element type ${tt?.elemType} is not supported`);
   const shape: Shape = (tt?.shape?.dim ?? []).map((d, i) => (d.dimParam ? d.dimParam : d.dimValue != null ? toNumber(d.dimValue) : `${name}_d${i}`));
   return { name, dtype, shape };

@@ -1,4 +1,4 @@
-import { Dim, Graph, Node, Shape, TensorData, ValueInfo, getAttr } from './types';
+import { DTYPE_OF_ONNX_CODE, DType, Dim, Graph, Node, Shape, TensorData, ValueInfo, getAttr } from './types';
 
 /**
  * Static shape inference with symbolic dimensions. The batch stays a symbol ('N'), so one
@@ -254,6 +254,18 @@ export function supportedShapeOps(): string[] {
   return Object.keys(rules);
 }
 
+const COMPARISONS = new Set(['Equal', 'Greater', 'Less', 'GreaterOrEqual', 'LessOrEqual', 'Not', 'And', 'Or']);
+
+/** The element type of a node's (first) output. */
+function outputDtype(node: Node, dtypeOf: (t: string) => DType | undefined): DType {
+  if (node.opType === 'Shape') return 'int64';
+  if (COMPARISONS.has(node.opType)) return 'bool';
+  if (node.opType === 'Cast') return DTYPE_OF_ONNX_CODE[getAttr(node, 'to', 'int') ?? 1] ?? 'float32';
+  // Where's first input is the boolean condition; the result has the type of its values.
+  const source = node.opType === 'Where' ? node.inputs[1] : node.inputs[0];
+  return dtypeOf(source) ?? 'float32';
+}
+
 /** Infers every tensor's shape; returns a map from tensor name to its ValueInfo. */
 export function inferShapes(graph: Graph): Map<string, ValueInfo> {
   const infos = new Map<string, ValueInfo>();
@@ -277,7 +289,7 @@ export function inferShapes(graph: Graph): Map<string, ValueInfo> {
       if (t) constants.set(node.outputs[0], t);
     }
     const outShapes = rule({ node, shapes, constants: node.inputs.map((t) => constants.get(t)) });
-    const dtype = node.opType === 'Shape' ? 'int64' : (infos.get(node.inputs[0])?.dtype ?? 'float32');
+    const dtype = outputDtype(node, (t) => infos.get(t)?.dtype);
     node.outputs.forEach((name, i) => {
       if (name !== '' && outShapes[i]) infos.set(name, { name, dtype: node.opType === 'Dropout' && i === 1 ? 'bool' : dtype, shape: outShapes[i] });
     });

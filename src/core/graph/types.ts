@@ -7,6 +7,12 @@ export type DType = 'float32' | 'float16' | 'int64' | 'int32' | 'int8' | 'uint8'
 
 /** A dimension is a number, or a symbol (e.g. 'N', the batch) whose value is known only at run time. */
 export type Dim = number | string;
+
+/** ONNX TensorProto.DataType codes of the element types we handle. */
+export const ONNX_DTYPE_CODES: Record<DType, number> = { float32: 1, uint8: 2, int8: 3, int32: 6, int64: 7, bool: 9, float16: 10 };
+export const DTYPE_OF_ONNX_CODE: Partial<Record<number, DType>> = Object.fromEntries(
+  Object.entries(ONNX_DTYPE_CODES).map(([k, v]) => [v, k as DType]),
+);
 export type Shape = Dim[];
 
 export type TypedArray = Float32Array | Uint16Array | BigInt64Array | Int32Array | Int8Array | Uint8Array;

@@ -1,0 +1,118 @@
+import { attr, float32Tensor, getAttr } from '../../graph/types';
+import { Emitter } from '../emitter';
+import { elementCount, range } from '../tensors';
+import { BackwardRule, GradientRule, NodeContext, TrainingForm, TrainingFormResult, outputGrad, staticDims } from '../types';
+
+/**
+ * BatchNormalization over channel axis 1 of [N, C, ...] (or [N, C]).
+ *
+ * Training form, composed from reductions: with batch statistics over every axis but 1,
+ *   mean = E[x], xc = x - mean, var = E[xc^2] (biased), invstd = 1/sqrt(var + eps),
+ *   a = scale * invstd, y = xc * a + bias (one fused per-channel affine pass),
+ * and the batch mean and the unbiased variance (var * n/(n-1), what PyTorch folds into
+ * running_var) as [C] outputs for the trainer's momentum update. Its backward is the fused
+ * formula (n = elements per channel):
+ *   dbias = sum dy, dscale = invstd * sum(dy * xc),
+ *   dx = a * dy - a * sum(dy)/n - xc * a * invstd^2 * sum(dy * xc)/n.
+ *
+ * Inference form (a frozen BatchNorm, running statistics as constants): y = x * a + const,
+ * so dx = dy * a.
+ */
+
+function statAxes(rank: number): number[] {
+  return [0, ...range(rank - 2, 2)];
+}
+
+/** A per-channel [C] vector reshaped to broadcast against [N, C, ...]. */
+function perChannel(emit: Emitter, v: string, channels: number, rank: number): string {
+  return emit.op('Reshape', [v, emit.ints([1, channels, ...new Array<number>(rank - 2).fill(1)])]);
+}
+
+/**
+ * x * scale + shift per channel ([C] vectors) in one pass: BatchNormalization with mean 0,
+ * variance 1 and epsilon 0 is exactly this affine map, one fused kernel where Mul + Add would
+ * write a full-size temporary.
+ */
+function channelAffine(emit: Emitter, x: string, scale: string, shift: string, channels: number, output?: string): string {
+  const zeros = emit.constant(float32Tensor([channels], new Float32Array(channels)));
+  const ones = emit.constant(float32Tensor([channels], new Float32Array(channels).fill(1)));
+  return emit.op('BatchNormalization', [x, scale, shift, zeros, ones], { epsilon: attr.float(0) }, output);
+}
+
+function epsilonOf(ctx: NodeContext): number {
+  return getAttr(ctx.node, 'epsilon', 'float') ?? 1e-5;
+}
+
+function trainingForward(ctx: NodeContext): TrainingFormResult {
+  const { emit, node } = ctx;
+  const [x, scale, bias, runningMean, runningVar] = node.inputs;
+  const xShape = ctx.inputShapes[0];
+  const axes = statAxes(xShape.length);
+  const channels = staticDims(ctx, [xShape[1]], 'the channel axis')[0];
+  const count = elementCount(emit, x, xShape, axes);
+  const mean = emit.op('ReduceMean', [x], { axes: attr.ints(axes), keepdims: attr.int(1) });
+  const xc = emit.op('Sub', [x, mean]);
+  const squares = emit.op('ReduceSumSquare', [xc], { axes: attr.ints(axes), keepdims: attr.int(0) }); // [C]
+  const variance = emit.op('Div', [squares, count]);
+  const invstd = emit.op('Reciprocal', [emit.op('Sqrt', [emit.op('Add', [variance, emit.scalar(epsilonOf(ctx))])])]);
+  const a = emit.op('Mul', [invstd, scale]);
+  channelAffine(emit, xc, a, bias, channels, node.outputs[0]);
+
+  const batchMean = emit.op('Reshape', [mean, emit.ints([channels])], {}, emit.fresh(`${node.name}.batch_mean`));
+  const batchVar = emit.op('Div', [squares, emit.op('Sub', [count, emit.scalar(1)])], {}, emit.fresh(`${node.name}.batch_var`));
+  return {
+    saved: { xc, invstd, a, count },
+    batchStats: {
+      node: node.name,
+      mean: batchMean,
+      var: batchVar,
+      runningMean,
+      runningVar,
+      momentum: getAttr(node, 'momentum', 'float') ?? 0.9,
+    },
+  };
+}
+
+/** Saved per-channel vectors are [C]; dx = dy * a + (xc * k1 + k0) with the bracket one channelAffine pass. */
+const trainingBackward: BackwardRule = (ctx) => {
+  const { emit } = ctx;
+  const dY = outputGrad(ctx);
+  const { xc, invstd, a, count } = ctx.saved;
+  const rank = ctx.inputShapes[0].length;
+  const channels = staticDims(ctx, [ctx.inputShapes[0][1]], 'the channel axis')[0];
+  const perChannelSum = (t: string) => emit.op('ReduceSum', [t, emit.ints(statAxes(rank))], { keepdims: attr.int(0) });
+  const sumDy = ctx.needs[0] || ctx.needs[2] ? perChannelSum(dY) : '';
+  const sumDyXc = ctx.needs[0] || ctx.needs[1] ? perChannelSum(emit.op('Mul', [dY, xc])) : '';
+  let dX: string | undefined;
+  if (ctx.needs[0]) {
+    const perCount = (t: string) => emit.op('Div', [t, count]);
+    const k1 = emit.op('Neg', [perCount(emit.op('Mul', [emit.op('Mul', [a, emit.op('Mul', [invstd, invstd])]), sumDyXc]))]);
+    const k0 = emit.op('Neg', [perCount(emit.op('Mul', [a, sumDy]))]);
+    dX = emit.op('Add', [emit.op('Mul', [dY, perChannel(emit, a, channels, rank)]), channelAffine(emit, xc, k1, k0, channels)]);
+  }
+  return [dX, ctx.needs[1] ? emit.op('Mul', [sumDyXc, invstd]) : undefined, ctx.needs[2] ? sumDy : undefined];
+};
+
+export const BATCH_NORM_TRAINING: TrainingForm = {
+  differentiable: [0, 1, 2],
+  // A BatchNorm whose scale and bias are both frozen is frozen as a whole (running statistics, no updates).
+  applies: (node, isTrained) => isTrained(node.inputs[1]) || isTrained(node.inputs[2]),
+  forward: trainingForward,
+  backward: trainingBackward,
+};
+
+/** Inference semantics: only the input's gradient (a frozen BatchNorm's parameters get none). */
+const batchNormInference: GradientRule = {
+  differentiable: [0],
+  backward: (ctx) => {
+    const { emit } = ctx;
+    const [, scale, , , runningVar] = ctx.node.inputs;
+    const rank = ctx.inputShapes[0].length;
+    const channels = staticDims(ctx, [ctx.inputShapes[0][1]], 'the channel axis')[0];
+    const invstd = emit.op('Reciprocal', [emit.op('Sqrt', [emit.op('Add', [runningVar, emit.scalar(epsilonOf(ctx))])])]);
+    const a = perChannel(emit, emit.op('Mul', [scale, invstd]), channels, rank);
+    return [emit.op('Mul', [outputGrad(ctx), a])];
+  },
+};
+
+export const BATCH_NORM_RULES: Record<string, GradientRule> = { BatchNormalization: batchNormInference };

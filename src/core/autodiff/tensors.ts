@@ -1,0 +1,83 @@
+import { Dim, Shape, attr, float32Tensor } from '../graph/types';
+import { Emitter, ONNX_FLOAT } from './emitter';
+
+/**
+ * Shape-aware emission helpers the gradient rules share. Static shapes come from inference;
+ * a symbolic dimension (the batch) is resolved at run time only where it must be.
+ */
+
+const isStatic = (d: Dim): d is number => typeof d === 'number';
+
+export function range(n: number, from = 0): number[] {
+  return Array.from({ length: n }, (_, i) => from + i);
+}
+
+export function normalizeAxis(axis: number, rank: number): number {
+  return axis < 0 ? axis + rank : axis;
+}
+
+/**
+ * Sums a gradient of the broadcast shape `from` back to an operand of shape `to`: numpy
+ * broadcasting in reverse (leading axes summed away, size-1 axes summed with keepdims).
+ */
+export function sumToShape(emit: Emitter, grad: string, from: Shape, to: Shape): string {
+  const lead = from.length - to.length;
+  const leading = range(lead);
+  const kept = to.flatMap((d, i) => (d === 1 && from[i + lead] !== 1 ? [i + lead] : []));
+  if (lead === 0 && kept.length === 0) return grad;
+  if (kept.length === 0) return emit.op('ReduceSum', [grad, emit.ints(leading)], { keepdims: attr.int(0) });
+  const summed = emit.op('ReduceSum', [grad, emit.ints([...leading, ...kept])], { keepdims: attr.int(1) });
+  return lead === 0 ? summed : emit.op('Squeeze', [summed, emit.ints(leading)]);
+}
+
+/** A Reshape target for `shape`: constant when at most one dimension is symbolic (it becomes -1). */
+export function reshapeTarget(emit: Emitter, like: string, shape: Shape): string {
+  const symbolic = shape.filter((d) => !isStatic(d)).length;
+  if (symbolic === 0) return emit.ints(shape as number[]);
+  if (symbolic === 1) return emit.ints(shape.map((d) => (isStatic(d) ? d : -1)));
+  return emit.op('Shape', [like]);
+}
+
+/** Reshapes `t` to the shape of `like`. */
+export function reshapeLike(emit: Emitter, t: string, like: string, shape: Shape): string {
+  return emit.op('Reshape', [t, reshapeTarget(emit, like, shape)]);
+}
+
+/**
+ * Broadcasts `t` (shape `from`, same rank, size 1 where it was reduced) to the shape of `like`.
+ * Symbolic dimensions `t` already has become 1 in a constant target; a symbolic reduced one
+ * needs `like`'s run-time shape.
+ */
+export function expandLike(emit: Emitter, t: string, from: Shape, like: string, shape: Shape): string {
+  const needsRuntime = shape.some((d, i) => !isStatic(d) && from[i] !== d);
+  const target = needsRuntime ? emit.op('Shape', [like]) : emit.ints(shape.map((d) => (isStatic(d) ? d : 1)));
+  return emit.op('Expand', [t, target]);
+}
+
+/** How many elements of `like` (shape `shape`) the `axes` span, as a float scalar. */
+export function elementCount(emit: Emitter, like: string, shape: Shape, axes: readonly number[]): string {
+  const dims = axes.map((a) => shape[a]);
+  if (dims.every(isStatic)) return emit.scalar(dims.reduce((p, q) => p * q, 1));
+  const sizes = emit.op('Gather', [emit.op('Shape', [like]), emit.ints(axes)]);
+  return emit.op('ReduceProd', [emit.op('Cast', [sizes], { to: attr.int(ONNX_FLOAT) })], { keepdims: attr.int(0) });
+}
+
+/** Inserts the size-1 axes a keepdims=0 reduction removed. */
+export function restoreReducedAxes(emit: Emitter, t: string, axes: readonly number[], keepdims: boolean): string {
+  return keepdims ? t : emit.op('Unsqueeze', [t, emit.ints([...axes].sort((a, b) => a - b))]);
+}
+
+/** The shape a reduction over `axes` with keepdims=1 leaves. */
+export function keptShape(shape: Shape, axes: readonly number[]): Shape {
+  return shape.map((d, i) => (axes.includes(i) ? 1 : d));
+}
+
+/** A float tensor of zeros with static `dims`. */
+export function zeros(emit: Emitter, dims: readonly number[]): string {
+  return emit.op('ConstantOfShape', [emit.ints(dims)], { value: attr.tensor(float32Tensor([1], Float32Array.of(0))) });
+}
+
+/** Casts a boolean tensor to the graph's float type. */
+export function toFloat(emit: Emitter, t: string): string {
+  return emit.op('Cast', [t], { to: attr.int(ONNX_FLOAT) });
+}

@@ -1,0 +1,93 @@
+import { Graph, ValueInfo } from '../graph/types';
+import { emitBackwardPass } from './backwardPass';
+import { ForwardPass, emitForwardPass } from './forwardPass';
+import { pruneToOutputs } from './prune';
+import { DEFAULT_RULES } from './registry';
+import { AutodiffError, BatchNormStats, DropoutMaskInput, RuleSet } from './types';
+
+/**
+ * The training graph: one ONNX graph of standard opset-17 ops that, in a single session.run,
+ * returns the loss, every trained parameter's gradient, each training-mode BatchNorm's batch
+ * statistics and any extra outputs. Trained parameters are graph inputs (the trainer feeds the
+ * current values every step); frozen ones stay initializers and get no gradient work.
+ */
+
+export interface TrainingSpec {
+  /** The forward graph's scalar loss tensor. */
+  loss: string;
+  /** Forward tensors returned as well (e.g. logits for training accuracy). */
+  extraOutputs?: string[];
+  /**
+   * Name prefixes of trainable initializers that are not trained. A BatchNorm whose scale and
+   * bias are both frozen is frozen whole: it normalises with its running statistics.
+   */
+  freeze?: string[];
+  /** Replacement rules or training forms, by op type (experiments and tests). */
+  rules?: Partial<RuleSet>;
+}
+
+export interface TrainingForward {
+  graph: Graph;
+  /** Trained parameters, each a graph input named as the initializer it replaces. */
+  params: string[];
+  loss: string;
+  extraOutputs: string[];
+  batchNormStats: BatchNormStats[];
+  /** Graph inputs to feed with sampleDropoutMask each step. */
+  dropoutMasks: DropoutMaskInput[];
+}
+
+export interface TrainingGraph extends TrainingForward {
+  /** Parameter name -> graph output holding its gradient. */
+  gradOutputs: Map<string, string>;
+}
+
+function resolveRules(spec: TrainingSpec): RuleSet {
+  return {
+    gradients: { ...DEFAULT_RULES.gradients, ...spec.rules?.gradients },
+    trainingForms: { ...DEFAULT_RULES.trainingForms, ...spec.rules?.trainingForms },
+  };
+}
+
+function forwardOutput(pass: ForwardPass, forward: Graph, name: string): ValueInfo {
+  const info = pass.shapes.get(name);
+  if (!info) throw new AutodiffError(`output ${name} is not a tensor of the forward graph`);
+  const declared = forward.outputs.find((o) => o.name === name)?.dtype;
+  return { name, dtype: declared ?? info.dtype, shape: info.shape.slice() };
+}
+
+/** Declares the outputs (loss, extras, batch statistics, then `more`) and drops everything they do not need. */
+function finish(forward: Graph, pass: ForwardPass, spec: TrainingSpec, more: ValueInfo[]): TrainingForward {
+  const extraOutputs = [...new Set(spec.extraOutputs ?? [])].filter((t) => t !== spec.loss);
+  const stats = pass.batchNormStats.flatMap((s) => {
+    const channels = pass.shapes.get(s.runningMean)?.shape ?? [];
+    return [s.mean, s.var].map((name) => ({ name, dtype: 'float32' as const, shape: channels.slice() }));
+  });
+  const loss = { ...forwardOutput(pass, forward, spec.loss), dtype: 'float32' as const };
+  pass.graph.outputs = [loss, ...extraOutputs.map((t) => forwardOutput(pass, forward, t)), ...stats, ...more];
+  pruneToOutputs(pass.graph);
+  return {
+    graph: pass.graph,
+    params: [...pass.params.keys()],
+    loss: spec.loss,
+    extraOutputs,
+    batchNormStats: pass.batchNormStats,
+    dropoutMasks: pass.dropoutMasks,
+  };
+}
+
+function forwardPass(forward: Graph, spec: TrainingSpec): ForwardPass {
+  return emitForwardPass(forward, { loss: spec.loss, freeze: spec.freeze ?? [], rules: resolveRules(spec) });
+}
+
+/** The training-mode forward alone (same inputs and forward outputs as the training graph, no gradients). */
+export function buildTrainingForward(forward: Graph, spec: TrainingSpec): TrainingForward {
+  return finish(forward, forwardPass(forward, spec), spec, []);
+}
+
+export function buildTrainingGraph(forward: Graph, spec: TrainingSpec): TrainingGraph {
+  const pass = forwardPass(forward, spec);
+  const gradOutputs = emitBackwardPass(pass, spec.loss);
+  const gradients = [...pass.params].map(([p, dims]) => ({ name: gradOutputs.get(p) as string, dtype: 'float32' as const, shape: dims.slice() }));
+  return { ...finish(forward, pass, spec, gradients), gradOutputs };
+}
