@@ -8,3 +8,4 @@ export { EngineConfig } from './sections/engine';
 export { ExportConfig } from './sections/export';
 export { InputConfig } from './sections/input';
 export { ModelConfig, backboneOptions } from './sections/model';
+export { QuantizeConfig } from './sections/quantize';
