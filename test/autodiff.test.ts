@@ -1,6 +1,8 @@
 import * as ort from 'onnxruntime-node';
 import { AutodiffError, GRADIENT_RULES, TRAINING_FORMS, buildTrainingGraph, sampleDropoutMask } from '../src/core/autodiff';
 import { Emitter } from '../src/core/autodiff/emitter';
+import { INPUT_GRAD_FORMULATIONS } from '../src/core/autodiff/rules/convInputGrad';
+import { WEIGHT_GRAD_FORMULATIONS } from '../src/core/autodiff/rules/convWeightGrad';
 import { GradientRule, RuleSet, TrainingForm, outputGrad } from '../src/core/autodiff/types';
 import { GraphBuilder, Init } from '../src/core/graph/builder';
 import { inferShapes } from '../src/core/graph/shapes';
@@ -96,10 +98,14 @@ const CONV_CASES: OpCase[] = [
   convCase('stride 2 no pad (leftover row)', [2, 2, 8, 7], [3, 2, 3, 3], { strides: [2, 2] }),
   convCase('groups 2', [2, 4, 5, 5], [6, 2, 3, 3], { pads: [1, 1, 1, 1], group: 2 }),
   convCase('depthwise stride 2', [2, 4, 6, 6], [4, 1, 3, 3], { strides: [2, 2], pads: [1, 1, 1, 1], group: 4 }),
+  convCase('depthwise 3x3 stride 1', [2, 4, 5, 5], [4, 1, 3, 3], { pads: [1, 1, 1, 1], group: 4 }),
+  // Few positions, many channels: the per-tap GEMMs (the product M*C*K outweighs the transposes P*(M+C)).
+  convCase('3x3 deep on a small map', [3, 6, 3, 3], [8, 6, 3, 3], { pads: [1, 1, 1, 1] }, true),
+  convCase('1x1 stride 2 (downsample shortcut)', [2, 4, 5, 5], [6, 4, 1, 1], { strides: [2, 2] }),
   convCase('depthwise multiplier 2', [2, 3, 5, 5], [6, 1, 3, 3], { pads: [1, 1, 1, 1], group: 3 }),
   convCase('dilation 2', [1, 2, 7, 7], [3, 2, 3, 3], { pads: [2, 2, 2, 2], dilations: [2, 2] }),
   convCase('asymmetric kernel, stride, pads, dilation', [2, 3, 7, 6], [4, 3, 3, 2], { strides: [2, 1], pads: [1, 0, 0, 1], dilations: [1, 2] }, true),
-  convCase('1x1', [2, 5, 4, 4], [3, 5, 1, 1], {}, true),
+  convCase('1x1 with bias', [2, 5, 4, 4], [3, 5, 1, 1], {}, true),
   convCase('7x7 global depthwise (GDC)', [2, 4, 7, 7], [4, 1, 7, 7], { group: 4 }),
   convCase('auto_pad SAME_UPPER stride 2', [1, 2, 7, 7], [3, 2, 3, 3], { strides: [2, 2], auto_pad: 'SAME_UPPER' }),
 ];
@@ -185,11 +191,14 @@ const CASES: OpCase[] = [
   unary('Tanh'),
   unary('Relu', awayFromZero()),
   {
-    covers: 'PRelu',
+    covers: 'PRelu:training',
     name: 'PRelu slope [C,1,1] over NCHW',
     build: (b) => op(b, 'PRelu', [p(b, 'x', [2, 3, 4, 4], awayFromZero()), p(b, 'slope', [3, 1, 1], uniform(0.1, 0.4))]),
   },
-  { covers: 'PRelu', name: 'PRelu slope [C] over NC', build: (b) => op(b, 'PRelu', [p(b, 'x', [4, 5], awayFromZero()), p(b, 'slope', [5], uniform(0.1, 0.4))]) },
+  { covers: 'PRelu:training', name: 'PRelu slope [C] over NC', build: (b) => op(b, 'PRelu', [p(b, 'x', [4, 5], awayFromZero()), p(b, 'slope', [5], uniform(0.1, 0.4))]) },
+  // A slope along the last axis is not per-channel: the generic Mul + Add factor.
+  { covers: 'PRelu:training', name: 'PRelu slope [W] over NCW', build: (b) => op(b, 'PRelu', [p(b, 'x', [2, 3, 4], awayFromZero()), p(b, 'slope', [4], uniform(-0.3, 1.5))]) },
+  { covers: 'PRelu:training', name: 'PRelu one slope [1] over NCHW', build: (b) => op(b, 'PRelu', [p(b, 'x', [2, 3, 2, 2], awayFromZero()), p(b, 'slope', [1], uniform(0.1, 0.4))]) },
   {
     covers: 'Clip',
     name: 'Clip [-0.5, 0.5]',
@@ -281,6 +290,41 @@ describe('gradient rules against finite differences', () => {
     const report = await check(c);
     record(name, report);
     if (!report.pass) throw new Error(`${name}\n${formatReport(report)}`);
+  });
+});
+
+// ---------------------------------------------------------------- conv formulations
+
+/** The formulations a case's gradients use, read from the scopes convInputGrad and convWeightGrad emit under. */
+function convFormulations(c: OpCase): string[] {
+  const training = buildTrainingGraph(caseGraph(c).graph, { loss: 'loss' });
+  const used = new Set<string>();
+  for (const n of training.graph.nodes) {
+    const m = /\/(dX|dW)\/(\w+)\//.exec(n.name);
+    if (m) used.add(`${m[1]} ${m[2]}`);
+  }
+  return [...used].sort();
+}
+
+describe('conv gradient formulations (chosen per layer shape)', () => {
+  test('each one is exercised by a gradient-checked case', () => {
+    const used = new Set(CONV_CASES.flatMap(convFormulations));
+    const all = [...INPUT_GRAD_FORMULATIONS.map((f) => `dX ${f}`), ...WEIGHT_GRAD_FORMULATIONS.map((f) => `dW ${f}`)];
+    expect(all.filter((f) => !used.has(f))).toEqual([]);
+  });
+
+  test.each([
+    ['3x3 pad 1', ['dW perSampleProducts', 'dX adjointConv']],
+    ['3x3 deep', ['dW denseTaps', 'dX adjointConv']],
+    ['stride 2 pad 1', ['dW perSampleProducts', 'dX convTranspose']],
+    ['1x1 with bias', ['dW perSampleProducts', 'dX adjointConv']],
+    ['groups 2', ['dW perSampleProducts', 'dX adjointConv']],
+    ['depthwise 3x3 stride 1', ['dW depthwiseTaps', 'dX adjointConv']],
+    ['depthwise stride 2', ['dW foldedBatchConv', 'dX convTranspose']],
+    ['depthwise multiplier 2', ['dW foldedBatchConv', 'dX adjointConv']],
+    ['7x7 global', ['dW foldedBatchConv', 'dX convTranspose']],
+  ])('%s: %j', (fragment, expected) => {
+    expect(convFormulations(CONV_CASES.find((k) => k.name.includes(fragment)) as OpCase)).toEqual(expected);
   });
 });
 
@@ -437,6 +481,11 @@ const NEGATIVE: [string, string, Partial<RuleSet>][] = [
   [conv('depthwise stride 2'), 'wrong group (channels rolled)', withRule('Conv', rolledChannels)],
   [conv('depthwise multiplier'), 'wrong group (channels rolled)', withRule('Conv', rolledChannels)],
   [conv('stride 2 pad 1'), 'stride ignored in dX', withRule('Conv', strideIgnored)],
+  [conv('3x3 deep'), 'transposed weight gradient', withRule('Conv', transposedWeightGrad)],
+  [conv('depthwise 3x3 stride 1'), 'transposed weight gradient', withRule('Conv', transposedWeightGrad)],
+  [conv('depthwise multiplier'), 'transposed weight gradient', withRule('Conv', transposedWeightGrad)],
+  [conv('1x1 stride 2'), 'wrong group (channels rolled)', withRule('Conv', rolledChannels)],
+  [conv('1x1 with bias'), 'wrong group (channels rolled)', withRule('Conv', rolledChannels)],
   [conv('asymmetric'), 'stride ignored in dX', withRule('Conv', strideIgnored)],
   ['Add [2,3,4,5] with [3,1,1]', 'broadcast gradient averaged, not summed', withRule('Add', averagedBroadcast(GRADIENT_RULES.Add))],
   ['Add [2,3,4,5] with [3,1,1]', 'broadcast reduction dropped', withRule('Add', unreducedAdd)],

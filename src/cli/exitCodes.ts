@@ -5,4 +5,6 @@ export const EXIT = {
   failure: 1,
   /** Bad usage or bad input: a missing or malformed file, an invalid config value or flag. */
   badInput: 2,
+  /** Stopped by Ctrl-C (SIGINT) after saving its state (train: resume with --resume); 128 + SIGINT, as shells report it. */
+  interrupted: 130,
 } as const;

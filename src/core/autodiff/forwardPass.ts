@@ -1,5 +1,5 @@
 import { inferShapes } from '../graph/shapes';
-import { Graph, Node, OPSET_VERSION, Shape, TensorData, ValueInfo, emptyGraph } from '../graph/types';
+import { Dim, Graph, Node, OPSET_VERSION, Shape, TensorData, ValueInfo, emptyGraph } from '../graph/types';
 import { differentiableSlots, isFrozen, tensorsNeedingGradient, topologicalOrder } from './analysis';
 import { Emitter } from './emitter';
 import { AutodiffError, BatchNormStats, DropoutMaskInput, GradientRule, NodeContext, RuleSet } from './types';
@@ -37,6 +37,8 @@ export interface ForwardPassOptions {
   loss: string;
   freeze: readonly string[];
   rules: RuleSet;
+  /** Values for symbolic dimensions of the forward graph's inputs. */
+  dims: Readonly<Record<string, number>>;
 }
 
 function shapeOf(shapes: Map<string, ValueInfo>, tensor: string): Shape {
@@ -86,7 +88,15 @@ function graphWithParamInputs(forward: Graph, params: Map<string, number[]>): Gr
   return graph;
 }
 
-export function emitForwardPass(forward: Graph, opts: ForwardPassOptions): ForwardPass {
+/** `forward` with the named symbolic input dimensions made static (a shallow copy; the caller's graph is untouched). */
+function withStaticDims(forward: Graph, dims: Readonly<Record<string, number>>): Graph {
+  if (Object.keys(dims).length === 0) return forward;
+  const resolve = (d: Dim): Dim => (typeof d === 'string' && d in dims ? dims[d] : d);
+  return { ...forward, inputs: forward.inputs.map((v) => ({ ...v, shape: v.shape.map(resolve) })) };
+}
+
+export function emitForwardPass(original: Graph, opts: ForwardPassOptions): ForwardPass {
+  const forward = withStaticDims(original, opts.dims);
   if (forward.opsetVersion < OLDEST_OPSET || forward.opsetVersion > OPSET_VERSION) {
     throw new AutodiffError(`training graphs need opset ${OLDEST_OPSET}..${OPSET_VERSION}, the model has opset ${forward.opsetVersion}`);
   }

@@ -6,6 +6,7 @@ import { DROPOUT_TRAINING } from './rules/dropout';
 import { LAYOUT_RULES } from './rules/layout';
 import { LINEAR_RULES } from './rules/linear';
 import { POOL_RULES } from './rules/pool';
+import { PRELU_TRAINING } from './rules/prelu';
 import { REDUCE_RULES } from './rules/reduce';
 import { UNARY_RULES } from './rules/unary';
 import { GradientRule, RuleSet, TrainingForm } from './types';
@@ -32,6 +33,8 @@ export const GRADIENT_RULES: Readonly<Record<string, GradientRule>> = {
 export const TRAINING_FORMS: Readonly<Record<string, TrainingForm>> = {
   BatchNormalization: BATCH_NORM_TRAINING,
   Dropout: DROPOUT_TRAINING,
+  // Always: its composed forward is faster than the PRelu kernel, and saves what the backward reads.
+  PRelu: PRELU_TRAINING,
 };
 
 export const DEFAULT_RULES: RuleSet = { gradients: GRADIENT_RULES, trainingForms: TRAINING_FORMS };

@@ -72,6 +72,17 @@ export function keptShape(shape: Shape, axes: readonly number[]): Shape {
   return shape.map((d, i) => (axes.includes(i) ? 1 : d));
 }
 
+/**
+ * x * scale + shift per channel (axis 1; [C] vectors) in one pass: BatchNormalization with mean 0,
+ * variance 1 and epsilon 0 is exactly this affine map, one fused kernel where Mul + Add would
+ * write a full-size temporary.
+ */
+export function channelAffine(emit: Emitter, x: string, scale: string, shift: string, channels: number, output?: string): string {
+  const zeros = emit.constant(float32Tensor([channels], new Float32Array(channels)));
+  const ones = emit.constant(float32Tensor([channels], new Float32Array(channels).fill(1)));
+  return emit.op('BatchNormalization', [x, scale, shift, zeros, ones], { epsilon: attr.float(0) }, output);
+}
+
 /** A float tensor of zeros with static `dims`. */
 export function zeros(emit: Emitter, dims: readonly number[]): string {
   return emit.op('ConstantOfShape', [emit.ints(dims)], { value: attr.tensor(float32Tensor([1], Float32Array.of(0))) });

@@ -24,6 +24,13 @@ export interface TrainingSpec {
   freeze?: string[];
   /** Replacement rules or training forms, by op type (experiments and tests). */
   rules?: Partial<RuleSet>;
+  /**
+   * Values for symbolic dimensions of the forward graph's inputs, e.g. { N: 32 }: the training
+   * graph is then built and declared with static shapes, which lets the builder use
+   * formulations that need them (a depthwise conv's batch-folded weight gradient) and
+   * onnxruntime plan its memory once. The graph then runs only at those sizes.
+   */
+  dims?: Record<string, number>;
 }
 
 export interface TrainingForward {
@@ -77,7 +84,7 @@ function finish(forward: Graph, pass: ForwardPass, spec: TrainingSpec, more: Val
 }
 
 function forwardPass(forward: Graph, spec: TrainingSpec): ForwardPass {
-  return emitForwardPass(forward, { loss: spec.loss, freeze: spec.freeze ?? [], rules: resolveRules(spec) });
+  return emitForwardPass(forward, { loss: spec.loss, freeze: spec.freeze ?? [], rules: resolveRules(spec), dims: spec.dims ?? {} });
 }
 
 /** The training-mode forward alone (same inputs and forward outputs as the training graph, no gradients). */

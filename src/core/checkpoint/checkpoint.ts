@@ -35,8 +35,27 @@ export interface CheckpointMetadata extends TrainingProgress {
 export interface Checkpoint {
   /** The stored `model` and `input` sections; the other sections are the shipped defaults. */
   config: Config;
+  /** The model's tensors (training-state tensors are in `training`). */
   tensors: Map<string, TensorData>;
   metadata: CheckpointMetadata;
+  /** Present in a training checkpoint: what `train --resume` needs beyond the model. */
+  training?: TrainingPayload;
+}
+
+/**
+ * Tensors stored under this prefix are training state (the margin head, optimiser buffers), not
+ * model weights: readers that only want the model never see them, so a training checkpoint
+ * loads wherever a model checkpoint does.
+ */
+export const TRAINING_TENSOR_PREFIX = 'training/';
+/** The `__metadata__` key holding the training state (JSON, written by src/core/train/checkpointing.ts). */
+export const TRAINING_METADATA_KEY = 'training';
+
+export interface TrainingPayload {
+  /** JSON text: the trainer's own record (step, loader position, optimiser, run config). */
+  state: string;
+  /** By their names without TRAINING_TENSOR_PREFIX. */
+  tensors: Map<string, TensorData>;
 }
 
 export class CheckpointError extends InputError {}
@@ -57,15 +76,20 @@ function progressEntries(extra: TrainingProgress): [string, string][] {
   });
 }
 
-export function encodeCheckpoint(graph: Graph, config: ModelSpec, extra: TrainingProgress = {}): Buffer {
+export function encodeCheckpoint(graph: Graph, config: ModelSpec, extra: TrainingProgress = {}, training?: TrainingPayload): Buffer {
   const spec: ModelSpec = { model: config.model, input: config.input };
-  const metadata = Object.fromEntries([['format', CHECKPOINT_FORMAT], ['config', JSON.stringify(spec)], ...progressEntries(extra)]);
-  return encodeSafetensors(weightsOf(graph), metadata);
+  const entries: [string, string][] = [['format', CHECKPOINT_FORMAT], ['config', JSON.stringify(spec)], ...progressEntries(extra)];
+  const tensors = weightsOf(graph);
+  if (training) {
+    entries.push([TRAINING_METADATA_KEY, training.state]);
+    for (const [name, t] of training.tensors) tensors.set(`${TRAINING_TENSOR_PREFIX}${name}`, t);
+  }
+  return encodeSafetensors(tensors, Object.fromEntries(entries));
 }
 
 /** Writes atomically: an interrupted save leaves the previous checkpoint intact. */
-export function saveCheckpoint(path: string, graph: Graph, config: ModelSpec, extra: TrainingProgress = {}): void {
-  writeFileAtomic(path, encodeCheckpoint(graph, config, extra));
+export function saveCheckpoint(path: string, graph: Graph, config: ModelSpec, extra: TrainingProgress = {}, training?: TrainingPayload): void {
+  writeFileAtomic(path, encodeCheckpoint(graph, config, extra, training));
 }
 
 function parseSpec(json: string | undefined, source: string): ModelSpec {
@@ -102,10 +126,18 @@ export function decodeCheckpoint(bytes: Uint8Array, source: string): Checkpoint 
     throw new CheckpointError(`${source}: checkpoint format ${JSON.stringify(metadata.format)} is not supported (expected ${CHECKPOINT_FORMAT})`);
   }
   const spec = parseSpec(metadata.config, source);
+  const model = new Map<string, TensorData>();
+  const state = new Map<string, TensorData>();
+  for (const [name, t] of tensors) {
+    if (name.startsWith(TRAINING_TENSOR_PREFIX)) state.set(name.slice(TRAINING_TENSOR_PREFIX.length), t);
+    else model.set(name, t);
+  }
+  const trainingState = metadata[TRAINING_METADATA_KEY];
   return {
     config: { ...loadConfig(), ...spec },
-    tensors,
+    tensors: model,
     metadata: { format: CHECKPOINT_FORMAT, ...parseProgress(metadata, source) },
+    ...(trainingState !== undefined || state.size > 0 ? { training: { state: trainingState ?? '{}', tensors: state } } : {}),
   };
 }
 

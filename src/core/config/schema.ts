@@ -11,6 +11,7 @@ import { modelSection } from './sections/model';
 import { optimizerSection } from './sections/optimizer';
 import { quantizeSection } from './sections/quantize';
 import { scheduleSection } from './sections/schedule';
+import { trainSection } from './sections/train';
 
 /**
  * The whole config: one strict object per section, each in `sections/`. A new section is a new
@@ -29,6 +30,7 @@ export const configSchema = z.strictObject({
   head: headSection,
   optimizer: optimizerSection,
   schedule: scheduleSection,
+  train: trainSection,
 });
 
 export type Config = z.infer<typeof configSchema>;

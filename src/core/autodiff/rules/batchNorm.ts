@@ -1,6 +1,6 @@
-import { attr, float32Tensor, getAttr } from '../../graph/types';
+import { attr, getAttr } from '../../graph/types';
 import { Emitter } from '../emitter';
-import { elementCount, range } from '../tensors';
+import { channelAffine, elementCount, range } from '../tensors';
 import { BackwardRule, GradientRule, NodeContext, TrainingForm, TrainingFormResult, outputGrad, staticDims } from '../types';
 
 /**
@@ -26,17 +26,6 @@ function statAxes(rank: number): number[] {
 /** A per-channel [C] vector reshaped to broadcast against [N, C, ...]. */
 function perChannel(emit: Emitter, v: string, channels: number, rank: number): string {
   return emit.op('Reshape', [v, emit.ints([1, channels, ...new Array<number>(rank - 2).fill(1)])]);
-}
-
-/**
- * x * scale + shift per channel ([C] vectors) in one pass: BatchNormalization with mean 0,
- * variance 1 and epsilon 0 is exactly this affine map, one fused kernel where Mul + Add would
- * write a full-size temporary.
- */
-function channelAffine(emit: Emitter, x: string, scale: string, shift: string, channels: number, output?: string): string {
-  const zeros = emit.constant(float32Tensor([channels], new Float32Array(channels)));
-  const ones = emit.constant(float32Tensor([channels], new Float32Array(channels).fill(1)));
-  return emit.op('BatchNormalization', [x, scale, shift, zeros, ones], { epsilon: attr.float(0) }, output);
 }
 
 function epsilonOf(ctx: NodeContext): number {

@@ -1,89 +1,52 @@
-import { Shape, attr } from '../../graph/types';
 import { Emitter } from '../emitter';
-import { range } from '../tensors';
-import { WindowGeometry, kernelTaps, padForTaps, tapSlice } from './window';
+import { ConvOperands, isGlobal, outputPositions, tapCount, unitStride } from './convOperands';
+import { foldedBatchConv } from './weightGradFolded';
+import { perSampleProducts } from './weightGradProducts';
+import { denseTaps, depthwiseTaps } from './weightGradTaps';
 
 /**
- * Conv's weight gradient, dW[m, c, tap] = sum over batch and output positions of
- * dY[n, m, p] * Xpadded[n, c, p * stride + tap * dilation], computed one kernel tap at a time:
- * a strided Slice of the padded input, then a GEMM (dense), a batched GEMM per group (grouped),
- * or a Mul + ReduceSum (depthwise). The design notes measured this per-tap form faster than a
- * Conv over transposed tensors in onnxruntime; `convWeightGrad` is the one place to choose
- * another formulation per layer shape.
+ * Conv's weight gradient, choosing per layer shape among three formulations (the measurements
+ * behind each choice are in BENCHMARKS.md, "train step (autodiff)"):
+ *
+ * - Depthwise (one input channel per group): per-tap Slice + Mul + ReduceSum when the windows
+ *   move by one and the multiplier is 1 (unit-stride slices are cheap copies); otherwise, for
+ *   strided and global convs, the batch-folded Conv, which reads the input once where strided
+ *   slices would copy it element by element (2-10x faster there). Folding needs a static batch
+ *   size (TrainingSpec.dims); with a symbolic one these use the per-tap form where it applies.
+ * - Every other grouped conv (a few channels per group): per-sample products, whose batched
+ *   MatMul handles the groups in one op.
+ * - Dense: per-sample products when they write less than the per-tap form's transposes,
+ *   M * C * K < P * (M + C) (per sample: products versus transposed dY and X), which holds for
+ *   stems with few input channels and for 1x1 convs on large maps; else per-tap GEMMs, whose one
+ *   GEMM over all samples avoids a sum over per-sample products where those are large (deep 3x3
+ *   and 1x1 layers on small maps).
  */
 
-export interface ConvOperands {
-  x: string;
-  dY: string;
-  xShape: Shape;
-  /** Static weight dims [M, C/group, ...kernel]. */
-  weight: number[];
-  group: number;
-  geometry: WindowGeometry;
-}
+export const WEIGHT_GRAD_FORMULATIONS = ['denseTaps', 'depthwiseTaps', 'foldedBatchConv', 'perSampleProducts'] as const;
+export type WeightGradFormulation = (typeof WEIGHT_GRAD_FORMULATIONS)[number];
 
-/** Channels first: [N, C, ...] -> [C, N, ...], so that a channel's values are one contiguous row. */
-function channelsFirst(emit: Emitter, t: string, rank: number): string {
-  return emit.op('Transpose', [t], { perm: attr.ints([1, 0, ...range(rank - 2, 2)]) });
-}
-
-/** Concatenates per-tap results (each shaped `pieceShape` with a trailing 1) along `axis`. */
-function stackTaps(emit: Emitter, pieces: string[], pieceShape: number[], axis: number): string {
-  if (pieces.length === 1) return emit.op('Reshape', [pieces[0], emit.ints(pieceShape)]);
-  return emit.op(
-    'Concat',
-    pieces.map((p) => emit.op('Reshape', [p, emit.ints(pieceShape)])),
-    { axis: attr.int(axis) },
-  );
-}
-
-/** group = 1: per tap, dW[:, :, tap] = dY^T-as-[M, P] x Xtap-as-[C, P]^T, one Gemm. */
-function denseTaps(emit: Emitter, op: ConvOperands): string {
-  const [m, c] = op.weight;
-  const rank = op.xShape.length;
-  const padded = padForTaps(emit, channelsFirst(emit, op.x, rank), rank, op.geometry, 0);
-  const dYRows = emit.op('Reshape', [channelsFirst(emit, op.dY, rank), emit.ints([m, -1])]);
-  const pieces = kernelTaps(op.geometry.kernel).map((tap) => {
-    const xRows = emit.op('Reshape', [tapSlice(emit, padded, op.geometry, tap), emit.ints([c, -1])]);
-    return emit.op('Gemm', [dYRows, xRows], { transB: attr.int(1) });
-  });
-  const stacked = stackTaps(emit, pieces, [m, c, 1], 2);
-  return emit.op('Reshape', [stacked, emit.ints(op.weight)]);
-}
-
-/** Grouped: per tap, a batched MatMul over groups, [g, C/g, P] x [g, P, M/g]. */
-function groupedTaps(emit: Emitter, op: ConvOperands): string {
+export function weightGradFormulation(op: ConvOperands): WeightGradFormulation {
   const [m, cPerGroup] = op.weight;
-  const g = op.group;
-  const rank = op.xShape.length;
-  const padded = padForTaps(emit, channelsFirst(emit, op.x, rank), rank, op.geometry, 0);
-  const dYRows = emit.op('Reshape', [channelsFirst(emit, op.dY, rank), emit.ints([g, m / g, -1])]);
-  const dYColumns = emit.op('Transpose', [dYRows], { perm: attr.ints([0, 2, 1]) });
-  const pieces = kernelTaps(op.geometry.kernel).map((tap) => {
-    const xRows = emit.op('Reshape', [tapSlice(emit, padded, op.geometry, tap), emit.ints([g, cPerGroup, -1])]);
-    return emit.op('MatMul', [xRows, dYColumns]);
-  });
-  const stacked = stackTaps(emit, pieces, [g, cPerGroup, m / g, 1], 3); // [g, C/g, M/g, K]
-  const ordered = emit.op('Transpose', [stacked], { perm: attr.ints([0, 2, 1, 3]) }); // [g, M/g, C/g, K]
-  return emit.op('Reshape', [ordered, emit.ints(op.weight)]);
+  if (op.group > 1 && cPerGroup === 1) {
+    const multiplierOne = m === op.group;
+    if (multiplierOne && unitStride(op) && !isGlobal(op)) return 'depthwiseTaps';
+    if (typeof op.xShape[0] === 'number') return 'foldedBatchConv';
+    return multiplierOne ? 'depthwiseTaps' : 'perSampleProducts';
+  }
+  if (op.group > 1) return 'perSampleProducts';
+  const c = cPerGroup;
+  return m * c * tapCount(op) < outputPositions(op) * (m + c) ? 'perSampleProducts' : 'denseTaps';
 }
 
-/** Depthwise (one input and one output channel per group): per tap, Mul + ReduceSum, no transposes. */
-function depthwiseTaps(emit: Emitter, op: ConvOperands): string {
-  const channels = op.weight[0];
-  const rank = op.xShape.length;
-  const padded = padForTaps(emit, op.x, rank, op.geometry, 0);
-  const reduced = emit.ints([0, ...range(rank - 2, 2)]);
-  const pieces = kernelTaps(op.geometry.kernel).map((tap) =>
-    emit.op('ReduceSum', [emit.op('Mul', [op.dY, tapSlice(emit, padded, op.geometry, tap)]), reduced], { keepdims: attr.int(0) }),
-  );
-  const stacked = stackTaps(emit, pieces, [channels, 1], 1); // [C, K]
-  return emit.op('Reshape', [stacked, emit.ints(op.weight)]);
-}
+const FORMULATIONS: Record<WeightGradFormulation, (emit: Emitter, op: ConvOperands) => string> = {
+  denseTaps,
+  depthwiseTaps,
+  foldedBatchConv,
+  perSampleProducts,
+};
 
+/** Emits the weight gradient under a scope named after the formulation (profiles and tests read it). */
 export function convWeightGrad(emit: Emitter, op: ConvOperands): string {
-  const [m, cPerGroup] = op.weight;
-  if (op.group === 1) return denseTaps(emit, op);
-  if (cPerGroup === 1 && m === op.group) return depthwiseTaps(emit, op);
-  return groupedTaps(emit, op);
+  const formulation = weightGradFormulation(op);
+  return FORMULATIONS[formulation](emit.scoped(`${emit.prefix}/${formulation}`), op);
 }

@@ -1,4 +1,4 @@
-import { sumToShape } from '../tensors';
+import { toFloat } from '../tensors';
 import { GradientContext, GradientRule, outputGrad } from '../types';
 
 /**
@@ -41,31 +41,11 @@ const abs = local(({ emit }, x) => emit.op('Sign', [x]));
 const sigmoid = local(({ emit }, _x, y) => emit.op('Mul', [y, emit.op('Sub', [emit.scalar(1), y])]));
 const tanh = local(({ emit }, _x, y) => emit.op('Sub', [emit.scalar(1), emit.op('Mul', [y, y])]));
 
-/** Reads the output (y > 0 exactly where x > 0), so the input need not stay alive for the backward. */
-const relu: GradientRule = {
-  differentiable: [0],
-  backward: (ctx) => {
-    const { emit } = ctx;
-    const positive = emit.op('Greater', [ctx.node.outputs[0], emit.scalar(0)]);
-    return [emit.op('Where', [positive, outputGrad(ctx), emit.scalar(0)])];
-  },
-};
-
-/** PRelu: y = x for x >= 0, slope * x below; the slope broadcasts to x (e.g. [C,1,1] over NCHW). */
-const prelu: GradientRule = {
-  backward: (ctx) => {
-    const { emit } = ctx;
-    const dY = outputGrad(ctx);
-    const [x, slope] = ctx.node.inputs;
-    const negative = emit.op('Less', [x, emit.scalar(0)]);
-    return [
-      ctx.needs[0] ? emit.op('Where', [negative, emit.op('Mul', [dY, slope]), dY]) : undefined,
-      ctx.needs[1]
-        ? sumToShape(emit, emit.op('Where', [negative, emit.op('Mul', [dY, x]), emit.scalar(0)]), ctx.outputShapes[0], ctx.inputShapes[1])
-        : undefined,
-    ];
-  },
-};
+/**
+ * Reads the output (y > 0 exactly where x > 0), so the input need not stay alive for the
+ * backward. dy times the mask as a float: onnxruntime's Where is several times slower.
+ */
+const relu = local(({ emit }, _x, y) => toFloat(emit, emit.op('Greater', [y, emit.scalar(0)])));
 
 /** Clip(x, min, max): the gradient passes where min <= x <= max (bounds included, as PyTorch's clamp). */
 const clip: GradientRule = {
@@ -97,6 +77,5 @@ export const UNARY_RULES: Record<string, GradientRule> = {
   Sigmoid: sigmoid,
   Tanh: tanh,
   Relu: relu,
-  PRelu: prelu,
   Clip: clip,
 };

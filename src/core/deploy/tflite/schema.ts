@@ -1,75 +1,50 @@
 import { ByteBuffer } from 'flatbuffers';
+import {
+  ACTIVATIONS,
+  ACTIVATION_OPTIONS,
+  BUFFER,
+  BUILTIN_OPERATORS,
+  CONCATENATION_OPTIONS,
+  CONV_2D_OPTIONS,
+  DEPTHWISE_CONV_2D_OPTIONS,
+  FILE_IDENTIFIER,
+  FULLY_CONNECTED_OPTIONS,
+  FusedActivation,
+  METADATA,
+  MODEL,
+  OPERATOR,
+  OPERATOR_CODE,
+  OPTIONS_TYPE,
+  PADDINGS,
+  POOL_2D_OPTIONS,
+  Padding,
+  QUANTIZATION,
+  REDUCER_OPTIONS,
+  RESHAPE_OPTIONS,
+  SIGNATURE_DEF,
+  SOFTMAX_OPTIONS,
+  SUBGRAPH,
+  TENSOR,
+  TENSOR_MAP,
+  TENSOR_TYPES,
+  TfliteTensorType,
+} from './schemaFields';
+
+export { FusedActivation, Padding, TfliteTensorType } from './schemaFields';
 
 /**
  * Reads a TFLite flatbuffer (tensorflow/lite/schema/schema.fbs, file identifier TFL3) into
- * plain typed objects. Only the subset the importer needs is decoded; the field indices below
- * are the schema's declaration order (a union takes two slots: its type byte, then its value).
+ * plain typed objects. Only the subset the importer needs is decoded; the field indices are the
+ * schema's declaration order, shared with the writer in schemaFields.ts.
  * The flatbuffers runtime does no bounds checking, so every access here is range-checked: a
  * truncated or corrupt file fails with one clear line instead of reading zeros.
  */
 
 export class TfliteFormatError extends Error {}
 
-export type TfliteTensorType =
-  | 'float32'
-  | 'float16'
-  | 'int32'
-  | 'uint8'
-  | 'int64'
-  | 'string'
-  | 'bool'
-  | 'int16'
-  | 'complex64'
-  | 'int8'
-  | 'float64'
-  | 'complex128'
-  | 'uint64'
-  | 'resource'
-  | 'variant'
-  | 'uint32'
-  | 'uint16'
-  | 'int4';
-
-/** enum TensorType, in declaration order. */
-const TENSOR_TYPES: readonly TfliteTensorType[] = [
-  'float32', 'float16', 'int32', 'uint8', 'int64', 'string', 'bool', 'int16', 'complex64', 'int8',
-  'float64', 'complex128', 'uint64', 'resource', 'variant', 'uint32', 'uint16', 'int4',
-];
-
-/** enum BuiltinOperator, in declaration order (0..161); used for op names in messages and dispatch. */
-const BUILTIN_OPERATORS: readonly string[] = [
-  'ADD', 'AVERAGE_POOL_2D', 'CONCATENATION', 'CONV_2D', 'DEPTHWISE_CONV_2D', 'DEPTH_TO_SPACE', 'DEQUANTIZE',
-  'EMBEDDING_LOOKUP', 'FLOOR', 'FULLY_CONNECTED', 'HASHTABLE_LOOKUP', 'L2_NORMALIZATION', 'L2_POOL_2D',
-  'LOCAL_RESPONSE_NORMALIZATION', 'LOGISTIC', 'LSH_PROJECTION', 'LSTM', 'MAX_POOL_2D', 'MUL', 'RELU',
-  'RELU_N1_TO_1', 'RELU6', 'RESHAPE', 'RESIZE_BILINEAR', 'RNN', 'SOFTMAX', 'SPACE_TO_DEPTH', 'SVDF', 'TANH',
-  'CONCAT_EMBEDDINGS', 'SKIP_GRAM', 'CALL', 'CUSTOM', 'EMBEDDING_LOOKUP_SPARSE', 'PAD',
-  'UNIDIRECTIONAL_SEQUENCE_RNN', 'GATHER', 'BATCH_TO_SPACE_ND', 'SPACE_TO_BATCH_ND', 'TRANSPOSE', 'MEAN', 'SUB',
-  'DIV', 'SQUEEZE', 'UNIDIRECTIONAL_SEQUENCE_LSTM', 'STRIDED_SLICE', 'BIDIRECTIONAL_SEQUENCE_RNN', 'EXP',
-  'TOPK_V2', 'SPLIT', 'LOG_SOFTMAX', 'DELEGATE', 'BIDIRECTIONAL_SEQUENCE_LSTM', 'CAST', 'PRELU', 'MAXIMUM',
-  'ARG_MAX', 'MINIMUM', 'LESS', 'NEG', 'PADV2', 'GREATER', 'GREATER_EQUAL', 'LESS_EQUAL', 'SELECT', 'SLICE',
-  'SIN', 'TRANSPOSE_CONV', 'SPARSE_TO_DENSE', 'TILE', 'EXPAND_DIMS', 'EQUAL', 'NOT_EQUAL', 'LOG', 'SUM', 'SQRT',
-  'RSQRT', 'SHAPE', 'POW', 'ARG_MIN', 'FAKE_QUANT', 'REDUCE_PROD', 'REDUCE_MAX', 'PACK', 'LOGICAL_OR',
-  'ONE_HOT', 'LOGICAL_AND', 'LOGICAL_NOT', 'UNPACK', 'REDUCE_MIN', 'FLOOR_DIV', 'REDUCE_ANY', 'SQUARE',
-  'ZEROS_LIKE', 'FILL', 'FLOOR_MOD', 'RANGE', 'RESIZE_NEAREST_NEIGHBOR', 'LEAKY_RELU', 'SQUARED_DIFFERENCE',
-  'MIRROR_PAD', 'ABS', 'SPLIT_V', 'UNIQUE', 'CEIL', 'REVERSE_V2', 'ADD_N', 'GATHER_ND', 'COS', 'WHERE', 'RANK',
-  'ELU', 'REVERSE_SEQUENCE', 'MATRIX_DIAG', 'QUANTIZE', 'MATRIX_SET_DIAG', 'ROUND', 'HARD_SWISH', 'IF', 'WHILE',
-  'NON_MAX_SUPPRESSION_V4', 'NON_MAX_SUPPRESSION_V5', 'SCATTER_ND', 'SELECT_V2', 'DENSIFY', 'SEGMENT_SUM',
-  'BATCH_MATMUL', 'PLACEHOLDER_FOR_GREATER_OP_CODES', 'CUMSUM', 'CALL_ONCE', 'BROADCAST_TO', 'RFFT2D',
-  'CONV_3D', 'IMAG', 'REAL', 'COMPLEX_ABS', 'HASHTABLE', 'HASHTABLE_FIND', 'HASHTABLE_IMPORT',
-  'HASHTABLE_SIZE', 'REDUCE_ALL', 'CONV_3D_TRANSPOSE', 'VAR_HANDLE', 'READ_VARIABLE', 'ASSIGN_VARIABLE',
-  'BROADCAST_ARGS', 'RANDOM_STANDARD_NORMAL', 'BUCKETIZE', 'RANDOM_UNIFORM', 'MULTINOMIAL', 'GELU',
-  'DYNAMIC_UPDATE_SLICE', 'RELU_0_TO_1', 'UNSORTED_SEGMENT_PROD', 'UNSORTED_SEGMENT_MAX',
-  'UNSORTED_SEGMENT_SUM', 'ATAN2', 'UNSORTED_SEGMENT_MIN', 'SIGN', 'BITCAST', 'BITWISE_XOR', 'RIGHT_SHIFT',
-];
-
 export function builtinOperatorName(code: number): string {
   return BUILTIN_OPERATORS[code] ?? `BUILTIN_${code}`;
 }
-
-export type Padding = 'SAME' | 'VALID';
-export type FusedActivation = 'NONE' | 'RELU' | 'RELU_N1_TO_1' | 'RELU6' | 'TANH' | 'SIGN_BIT';
-const PADDINGS: readonly Padding[] = ['SAME', 'VALID'];
-const ACTIVATIONS: readonly FusedActivation[] = ['NONE', 'RELU', 'RELU_N1_TO_1', 'RELU6', 'TANH', 'SIGN_BIT'];
 
 /** The builtin options tables the importer reads, tagged by table type. */
 export type TfliteOptions =
@@ -148,6 +123,19 @@ export interface TfliteMetadata {
   buffer: number;
 }
 
+export interface TfliteTensorMap {
+  name: string;
+  tensorIndex: number;
+}
+
+/** A named entry point (SignatureDef): input and output names mapped to subgraph tensors. */
+export interface TfliteSignature {
+  key: string;
+  subgraphIndex: number;
+  inputs: TfliteTensorMap[];
+  outputs: TfliteTensorMap[];
+}
+
 export interface TfliteModel {
   version: number;
   description: string;
@@ -155,36 +143,8 @@ export interface TfliteModel {
   subgraphs: TfliteSubgraph[];
   buffers: Uint8Array[];
   metadata: TfliteMetadata[];
+  signatures: TfliteSignature[];
 }
-
-// Field indices (declaration order in schema.fbs).
-const MODEL = { version: 0, operatorCodes: 1, subgraphs: 2, description: 3, buffers: 4, metadataBuffer: 5, metadata: 6 } as const;
-const OPERATOR_CODE = { deprecatedBuiltinCode: 0, customCode: 1, version: 2, builtinCode: 3 } as const;
-const SUBGRAPH = { tensors: 0, inputs: 1, outputs: 2, operators: 3, name: 4 } as const;
-const TENSOR = { shape: 0, type: 1, buffer: 2, name: 3, quantization: 4, isVariable: 5, sparsity: 6, shapeSignature: 7 } as const;
-const QUANTIZATION = { min: 0, max: 1, scale: 2, zeroPoint: 3, detailsType: 4, details: 5, quantizedDimension: 6 } as const;
-const OPERATOR = { opcodeIndex: 0, inputs: 1, outputs: 2, builtinOptionsType: 3, builtinOptions: 4 } as const;
-const BUFFER = { data: 0, offset: 1, size: 2 } as const;
-const METADATA = { name: 0, buffer: 1 } as const;
-
-/** Ids of union BuiltinOptions (1-based declaration order; 0 is NONE). */
-const OPTIONS_TYPE = {
-  conv2d: 1,
-  depthwiseConv2d: 2,
-  pool2d: 5,
-  fullyConnected: 8,
-  softmax: 9,
-  concatenation: 10,
-  add: 11,
-  l2Norm: 12,
-  reshape: 17,
-  mul: 21,
-  reducer: 27,
-  sub: 28,
-  div: 29,
-} as const;
-
-const FILE_IDENTIFIER = 'TFL3';
 
 /** Range-checked access to flatbuffer tables, vectors and strings over the runtime's ByteBuffer. */
 class FlatReader {
@@ -363,52 +323,57 @@ function readOptions(r: FlatReader, unionType: number, pos: number): TfliteOptio
     case OPTIONS_TYPE.conv2d:
       return {
         kind: 'conv2d',
-        padding: padding(r, pos, 0),
-        strideW: r.int(pos, 1, 0, 'i32'),
-        strideH: r.int(pos, 2, 0, 'i32'),
-        activation: activation(r, pos, 3),
-        dilationW: r.int(pos, 4, 1, 'i32'),
-        dilationH: r.int(pos, 5, 1, 'i32'),
+        padding: padding(r, pos, CONV_2D_OPTIONS.padding),
+        strideW: r.int(pos, CONV_2D_OPTIONS.strideW, 0, 'i32'),
+        strideH: r.int(pos, CONV_2D_OPTIONS.strideH, 0, 'i32'),
+        activation: activation(r, pos, CONV_2D_OPTIONS.activation),
+        dilationW: r.int(pos, CONV_2D_OPTIONS.dilationW, 1, 'i32'),
+        dilationH: r.int(pos, CONV_2D_OPTIONS.dilationH, 1, 'i32'),
       };
     case OPTIONS_TYPE.depthwiseConv2d:
       return {
         kind: 'depthwiseConv2d',
-        padding: padding(r, pos, 0),
-        strideW: r.int(pos, 1, 0, 'i32'),
-        strideH: r.int(pos, 2, 0, 'i32'),
-        depthMultiplier: r.int(pos, 3, 0, 'i32'),
-        activation: activation(r, pos, 4),
-        dilationW: r.int(pos, 5, 1, 'i32'),
-        dilationH: r.int(pos, 6, 1, 'i32'),
+        padding: padding(r, pos, DEPTHWISE_CONV_2D_OPTIONS.padding),
+        strideW: r.int(pos, DEPTHWISE_CONV_2D_OPTIONS.strideW, 0, 'i32'),
+        strideH: r.int(pos, DEPTHWISE_CONV_2D_OPTIONS.strideH, 0, 'i32'),
+        depthMultiplier: r.int(pos, DEPTHWISE_CONV_2D_OPTIONS.depthMultiplier, 0, 'i32'),
+        activation: activation(r, pos, DEPTHWISE_CONV_2D_OPTIONS.activation),
+        dilationW: r.int(pos, DEPTHWISE_CONV_2D_OPTIONS.dilationW, 1, 'i32'),
+        dilationH: r.int(pos, DEPTHWISE_CONV_2D_OPTIONS.dilationH, 1, 'i32'),
       };
     case OPTIONS_TYPE.pool2d:
       return {
         kind: 'pool2d',
-        padding: padding(r, pos, 0),
-        strideW: r.int(pos, 1, 0, 'i32'),
-        strideH: r.int(pos, 2, 0, 'i32'),
-        filterW: r.int(pos, 3, 0, 'i32'),
-        filterH: r.int(pos, 4, 0, 'i32'),
-        activation: activation(r, pos, 5),
+        padding: padding(r, pos, POOL_2D_OPTIONS.padding),
+        strideW: r.int(pos, POOL_2D_OPTIONS.strideW, 0, 'i32'),
+        strideH: r.int(pos, POOL_2D_OPTIONS.strideH, 0, 'i32'),
+        filterW: r.int(pos, POOL_2D_OPTIONS.filterW, 0, 'i32'),
+        filterH: r.int(pos, POOL_2D_OPTIONS.filterH, 0, 'i32'),
+        activation: activation(r, pos, POOL_2D_OPTIONS.activation),
       };
     case OPTIONS_TYPE.fullyConnected:
-      return { kind: 'fullyConnected', activation: activation(r, pos, 0), weightsFormat: r.int(pos, 1, 0, 'i8'), keepNumDims: r.int(pos, 2, 0, 'u8') !== 0 };
+      return {
+        kind: 'fullyConnected',
+        activation: activation(r, pos, FULLY_CONNECTED_OPTIONS.activation),
+        weightsFormat: r.int(pos, FULLY_CONNECTED_OPTIONS.weightsFormat, 0, 'i8'),
+        keepNumDims: r.int(pos, FULLY_CONNECTED_OPTIONS.keepNumDims, 0, 'u8') !== 0,
+      };
     case OPTIONS_TYPE.softmax:
-      return { kind: 'softmax', beta: r.float(pos, 0, 0) };
+      return { kind: 'softmax', beta: r.float(pos, SOFTMAX_OPTIONS.beta, 0) };
     case OPTIONS_TYPE.concatenation:
-      return { kind: 'concatenation', axis: r.int(pos, 0, 0, 'i32'), activation: activation(r, pos, 1) };
+      return { kind: 'concatenation', axis: r.int(pos, CONCATENATION_OPTIONS.axis, 0, 'i32'), activation: activation(r, pos, CONCATENATION_OPTIONS.activation) };
     case OPTIONS_TYPE.add:
     case OPTIONS_TYPE.sub:
     case OPTIONS_TYPE.mul:
     case OPTIONS_TYPE.div:
     case OPTIONS_TYPE.l2Norm:
-      return { kind: 'activation', activation: activation(r, pos, 0) };
+      return { kind: 'activation', activation: activation(r, pos, ACTIVATION_OPTIONS.activation) };
     case OPTIONS_TYPE.reshape: {
-      const present = r.field(pos, 0) !== 0;
-      return { kind: 'reshape', newShape: present ? r.int32s(pos, 0, 'reshape new_shape') : undefined };
+      const present = r.field(pos, RESHAPE_OPTIONS.newShape) !== 0;
+      return { kind: 'reshape', newShape: present ? r.int32s(pos, RESHAPE_OPTIONS.newShape, 'reshape new_shape') : undefined };
     }
     case OPTIONS_TYPE.reducer:
-      return { kind: 'reducer', keepDims: r.int(pos, 0, 0, 'u8') !== 0 };
+      return { kind: 'reducer', keepDims: r.int(pos, REDUCER_OPTIONS.keepDims, 0, 'u8') !== 0 };
     default:
       return { kind: 'other', unionType };
   }
@@ -501,6 +466,17 @@ export function readTfliteModel(bytes: Uint8Array, source = 'model'): TfliteMode
     name: r.string(p, METADATA.name, `metadata ${i} name`) ?? '',
     buffer: r.int(p, METADATA.buffer, 0, 'u32'),
   }));
+  const tensorMaps = (pos: number, index: number, what: string) =>
+    r.tables(pos, index, what).map((p, i) => ({
+      name: r.string(p, TENSOR_MAP.name, `${what}[${i}] name`) ?? '',
+      tensorIndex: r.int(p, TENSOR_MAP.tensorIndex, 0, 'u32'),
+    }));
+  const signatures = r.tables(root, MODEL.signatureDefs, 'signature defs').map((p, i) => ({
+    key: r.string(p, SIGNATURE_DEF.signatureKey, `signature ${i} key`) ?? '',
+    subgraphIndex: r.int(p, SIGNATURE_DEF.subgraphIndex, 0, 'u32'),
+    inputs: tensorMaps(p, SIGNATURE_DEF.inputs, `signature ${i} inputs`),
+    outputs: tensorMaps(p, SIGNATURE_DEF.outputs, `signature ${i} outputs`),
+  }));
   return {
     version: r.int(root, MODEL.version, 0, 'u32'),
     description: r.string(root, MODEL.description, 'description') ?? '',
@@ -508,6 +484,7 @@ export function readTfliteModel(bytes: Uint8Array, source = 'model'): TfliteMode
     subgraphs,
     buffers,
     metadata,
+    signatures,
   };
 }
 

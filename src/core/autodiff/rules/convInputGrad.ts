@@ -1,0 +1,59 @@
+import { attr } from '../../graph/types';
+import { Emitter } from '../emitter';
+import { range } from '../tensors';
+import { ConvOperands, isGlobal, unitStride } from './convOperands';
+import { transposeAttrs } from './window';
+
+/**
+ * Conv's input gradient, the adjoint of the convolution. ConvTranspose with the same weight is
+ * that adjoint for any geometry. With unit strides the adjoint is also a plain Conv of dY: the
+ * kernel flipped in space, input and output channels swapped within each group, and padded by
+ * (k - 1) * dilation - pad on each side. onnxruntime runs that Conv (its GEMM and depthwise
+ * kernels) 2-4x faster than ConvTranspose (GEMM then col2im) on the layers of MobileFaceNet and
+ * ResNet-50 (BENCHMARKS.md), so it is used wherever it applies: unit strides, pads no larger than
+ * the dilated kernel, and a window that does not cover the whole input (a global conv's adjoint
+ * would slide its large kernel over padding, where ConvTranspose is the faster of the two).
+ */
+
+export const INPUT_GRAD_FORMULATIONS = ['adjointConv', 'convTranspose'] as const;
+export type InputGradFormulation = (typeof INPUT_GRAD_FORMULATIONS)[number];
+
+/** Which formulation the input gradient of `op` uses (the rule above). */
+export function inputGradFormulation(op: ConvOperands): InputGradFormulation {
+  const g = op.geometry;
+  const reach = g.kernel.map((k, i) => (k - 1) * g.dilations[i]);
+  const padsFit = [...g.padsBegin, ...g.padsEnd].every((p, i) => p <= reach[i % reach.length]);
+  return unitStride(op) && padsFit && !isGlobal(op) ? 'adjointConv' : 'convTranspose';
+}
+
+/** The kernel of the adjoint Conv: [C, M/group, ...kernel], spatially flipped, channels swapped per group. */
+function adjointKernel(emit: Emitter, op: ConvOperands): string {
+  const [m, cPerGroup, ...kernel] = op.weight;
+  const group = op.group;
+  const spatial = range(kernel.length, 2);
+  const flipped = kernel.every((k) => k === 1)
+    ? op.w
+    : emit.op('Slice', [op.w, emit.ints(kernel.map((k) => k - 1)), emit.ints(kernel.map((k) => -k - 1)), emit.ints(spatial), emit.ints(kernel.map(() => -1))]);
+  const perGroup = emit.op('Reshape', [flipped, emit.ints([group, m / group, cPerGroup, ...kernel])]);
+  const swapped = emit.op('Transpose', [perGroup], { perm: attr.ints([0, 2, 1, ...range(kernel.length, 3)]) });
+  return emit.op('Reshape', [swapped, emit.ints([group * cPerGroup, m / group, ...kernel])]);
+}
+
+function adjointConv(emit: Emitter, op: ConvOperands): string {
+  const g = op.geometry;
+  const reach = g.kernel.map((k, i) => (k - 1) * g.dilations[i]);
+  return emit.op('Conv', [op.dY, adjointKernel(emit, op)], {
+    kernel_shape: attr.ints(g.kernel),
+    dilations: attr.ints(g.dilations),
+    pads: attr.ints([...g.padsBegin.map((p, i) => reach[i] - p), ...g.padsEnd.map((p, i) => reach[i] - p)]),
+    group: attr.int(op.group),
+  });
+}
+
+/** Emits the input gradient under a scope named after the formulation (profiles and tests read it). */
+export function convInputGrad(emit: Emitter, op: ConvOperands): string {
+  const formulation = inputGradFormulation(op);
+  const scoped = emit.scoped(`${emit.prefix}/${formulation}`);
+  if (formulation === 'adjointConv') return adjointConv(scoped, op);
+  return scoped.op('ConvTranspose', [op.dY, op.w], transposeAttrs(op.geometry, op.group));
+}

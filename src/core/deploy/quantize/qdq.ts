@@ -1,0 +1,330 @@
+import { cloneGraph, consumers, producers, pruneInitializers } from '../../graph/edit';
+import { Graph, Node, TensorData, attr, getAttr } from '../../graph/types';
+import { ActivationScheme, QuantParams, Range, activationParams, quantizeBias, quantizePerChannel, quantizeValue } from './params';
+
+/**
+ * Static int8 quantization in QDQ form: every quantized tensor T becomes
+ * T -> QuantizeLinear -> DequantizeLinear -> (all of T's readers), and every quantized weight an
+ * int8 initializer behind a DequantizeLinear. The model stays a standard ONNX graph with float
+ * semantics; onnxruntime's graph optimiser turns DQ -> Conv -> Q into QLinearConv (and Add,
+ * pooling, MatMul/Gemm likewise), so the speed depends on which tensors carry Q/DQ pairs:
+ *
+ * - Conv, Gemm, MatMul (constant weights): input and output quantized, weights per output
+ *   channel (symmetric int8), bias int32 at input scale x weight scale.
+ * - Add, Mul, Concat, GlobalAveragePool, AveragePool: inputs and output quantized, so a
+ *   residual sum stays in int8 between two convolutions.
+ * - MaxPool, Reshape, Flatten, Transpose, Squeeze, Unsqueeze: pass int8 through with the
+ *   input's parameters (onnxruntime drops the Q/DQ pair around them).
+ * - Relu (and Clip from 0) right after a quantized op is removed: quantizing its input over
+ *   [0, max] with the zero point at the type's minimum clamps negatives exactly as Relu does.
+ * - Everything else (e.g. PRelu) stays float between a DQ and a Q; such ops are listed.
+ */
+
+export interface StaticQuantOptions {
+  activations: ActivationScheme;
+  /** One weight scale per output channel (else one per tensor). */
+  perChannel: boolean;
+  /** 7-bit weights (onnxruntime's reduce_range), for CPUs whose u8s8 kernel can saturate. */
+  reduceRange: boolean;
+  /** Op types to quantize (see the module comment for what each kind means). */
+  ops: readonly string[];
+  /** Quantize the graph outputs too; by default the embedding stays float. */
+  quantizeOutputs: boolean;
+}
+
+export const WEIGHTED_OPS = ['Conv', 'Gemm', 'MatMul'] as const;
+export const ARITHMETIC_OPS = ['Add', 'Mul', 'Concat', 'GlobalAveragePool', 'AveragePool'] as const;
+export const PASS_THROUGH_OPS = ['MaxPool', 'Reshape', 'Flatten', 'Transpose', 'Squeeze', 'Unsqueeze'] as const;
+export const ABSORBED_OPS = ['Relu', 'Clip'] as const;
+
+export const QUANTIZABLE_OPS: readonly string[] = [...WEIGHTED_OPS, ...ARITHMETIC_OPS, ...PASS_THROUGH_OPS, ...ABSORBED_OPS];
+
+export const DEFAULT_STATIC: StaticQuantOptions = {
+  activations: { type: 'uint8', symmetric: false },
+  perChannel: true,
+  reduceRange: false,
+  ops: QUANTIZABLE_OPS,
+  quantizeOutputs: false,
+};
+
+type Kind = 'weighted' | 'arithmetic' | 'passThrough' | 'absorbed';
+
+function kindOf(opType: string): Kind | undefined {
+  if ((WEIGHTED_OPS as readonly string[]).includes(opType)) return 'weighted';
+  if ((ARITHMETIC_OPS as readonly string[]).includes(opType)) return 'arithmetic';
+  if ((PASS_THROUGH_OPS as readonly string[]).includes(opType)) return 'passThrough';
+  if ((ABSORBED_OPS as readonly string[]).includes(opType)) return 'absorbed';
+  return undefined;
+}
+
+/** Which nodes and tensors get quantized; computed before calibration, which it drives. */
+export interface QdqPlan {
+  /** Nodes whose inputs/outputs become int8 (weighted, arithmetic, pass-through). */
+  quantized: Set<Node>;
+  /** Relu/Clip nodes folded into their producer's output quantization, mapped to that producer. */
+  absorbed: Map<Node, Node>;
+  /** Each quantized activation tensor -> the tensor whose calibrated range it uses. */
+  rangeOf: Map<string, string>;
+  /** Tensors that need a calibrated range. */
+  calibrate: string[];
+  /** Op types left in float, with counts, and why. */
+  leftInFloat: { opType: string; count: number; reason: string }[];
+}
+
+function isFloatInitializer(graph: Graph, name: string): boolean {
+  return graph.initializers.get(name)?.tensor.dtype === 'float32';
+}
+
+/** The axis of a weight's output channels, or undefined when the node cannot be quantized as weighted. */
+export function weightAxis(graph: Graph, node: Node): number | undefined {
+  const w = graph.initializers.get(node.inputs[1]);
+  if (!w || w.tensor.dtype !== 'float32') return undefined;
+  const bias = node.inputs[2];
+  const biasOk = (channels: number) => !bias || (isFloatInitializer(graph, bias) && graph.initializers.get(bias)?.tensor.dims.join() === String(channels));
+  switch (node.opType) {
+    case 'Conv':
+      return biasOk(w.tensor.dims[0]) ? 0 : undefined;
+    case 'Gemm': {
+      const plain = (getAttr(node, 'transA', 'int') ?? 0) === 0 && (getAttr(node, 'alpha', 'float') ?? 1) === 1 && (getAttr(node, 'beta', 'float') ?? 1) === 1;
+      const axis = (getAttr(node, 'transB', 'int') ?? 0) === 1 ? 0 : 1;
+      return plain && w.tensor.dims.length === 2 && biasOk(w.tensor.dims[axis]) ? axis : undefined;
+    }
+    case 'MatMul':
+      return w.tensor.dims.length === 2 ? 1 : undefined;
+    default:
+      return undefined;
+  }
+}
+
+function canAbsorb(node: Node, producer: Node | undefined, readers: number, scheme: ActivationScheme, graph: Graph): boolean {
+  if (!producer || readers !== 1 || scheme.symmetric) return false;
+  if (graph.outputs.some((o) => o.name === node.inputs[0])) return false;
+  if (node.opType === 'Relu') return true;
+  // Clip from exactly 0: the range's upper end comes from calibration of the clipped output.
+  const lo = node.inputs[1] ? graph.initializers.get(node.inputs[1])?.tensor : undefined;
+  return lo !== undefined && lo.dims.length === 0 && Number(lo.data[0]) === 0;
+}
+
+/** Decides what to quantize. `graph` must be topologically sorted (as ONNX requires). */
+export function planQdq(graph: Graph, opts: StaticQuantOptions): QdqPlan {
+  const enabled = new Set(opts.ops);
+  const readers = consumers(graph);
+  const made = producers(graph);
+  const outputs = new Set(graph.outputs.map((o) => o.name));
+  const quantized = new Set<Node>();
+  const absorbed = new Map<Node, Node>();
+  const rangeOf = new Map<string, string>();
+  const floatReasons = new Map<string, { count: number; reason: string }>();
+  const leaveFloat = (n: Node, reason: string) => {
+    const key = n.domain && n.domain !== 'ai.onnx' ? `${n.domain}.${n.opType}` : n.opType;
+    const entry = floatReasons.get(key) ?? { count: 0, reason };
+    entry.count++;
+    floatReasons.set(key, entry);
+  };
+  const isActivation = (t: string) => t !== '' && !graph.initializers.has(t);
+  const quantizeOutput = (t: string, source = t) => {
+    if (!outputs.has(t) || opts.quantizeOutputs) rangeOf.set(t, source);
+  };
+  for (const node of graph.nodes) {
+    const kind = kindOf(node.opType);
+    if ((node.domain && node.domain !== 'ai.onnx') || !kind) {
+      leaveFloat(node, kind === undefined && !node.domain ? 'no int8 kernel in onnxruntime for this op (runs in float between DequantizeLinear and QuantizeLinear)' : 'unknown to the quantizer');
+      continue;
+    }
+    if (!enabled.has(node.opType)) {
+      leaveFloat(node, 'excluded by the op list');
+      continue;
+    }
+    switch (kind) {
+      case 'weighted':
+        if (weightAxis(graph, node) === undefined || !isActivation(node.inputs[0])) {
+          leaveFloat(node, 'weights are not a float constant of a supported layout');
+          break;
+        }
+        quantized.add(node);
+        rangeOf.set(node.inputs[0], node.inputs[0]);
+        quantizeOutput(node.outputs[0]);
+        break;
+      case 'arithmetic':
+        quantized.add(node);
+        for (const t of node.inputs) if (isActivation(t)) rangeOf.set(t, rangeOf.get(t) ?? t);
+        quantizeOutput(node.outputs[0]);
+        break;
+      case 'passThrough': {
+        const source = rangeOf.get(node.inputs[0]);
+        if (source === undefined) {
+          leaveFloat(node, 'moves data only; its input is float here');
+          break;
+        }
+        quantized.add(node);
+        quantizeOutput(node.outputs[0], source);
+        break;
+      }
+      case 'absorbed': {
+        const producer = made.get(node.inputs[0]);
+        const from = producer && quantized.has(producer) && kindOf(producer.opType) !== 'passThrough' ? producer : undefined;
+        if (!canAbsorb(node, from, readers.get(node.inputs[0])?.length ?? 0, opts.activations, graph) || !from) {
+          leaveFloat(node, 'not directly after a quantized op, or activations are symmetric');
+          break;
+        }
+        absorbed.set(node, from);
+        // The producer will write the activation's output; its own output is no longer a tensor.
+        rangeOf.delete(node.inputs[0]);
+        rangeOf.set(node.outputs[0], node.outputs[0]);
+        break;
+      }
+    }
+  }
+  const calibrate = [...new Set(rangeOf.values())];
+  const leftInFloat = [...floatReasons].map(([opType, e]) => ({ opType, ...e }));
+  return { quantized, absorbed, rangeOf, calibrate, leftInFloat };
+}
+
+/** Names and nodes of the rewrite, with unique names for everything added. */
+class Rewriter {
+  readonly nodes: Node[] = [];
+  private readonly taken: Set<string>;
+
+  constructor(readonly graph: Graph) {
+    this.taken = new Set([...graph.initializers.keys(), ...graph.nodes.flatMap((n) => [n.name, ...n.outputs]), ...graph.inputs.map((i) => i.name)]);
+  }
+
+  unique(base: string): string {
+    let name = base;
+    for (let k = 1; this.taken.has(name); k++) name = `${base}_${k}`;
+    this.taken.add(name);
+    return name;
+  }
+
+  constant(hint: string, tensor: TensorData): string {
+    const name = this.unique(hint);
+    this.graph.initializers.set(name, { name, role: 'constant', tensor });
+    return name;
+  }
+
+  emit(opType: string, inputs: string[], output: string, attrs: Node['attrs'] = {}): string {
+    this.nodes.push({ name: output, opType, domain: '', inputs, outputs: [output], attrs });
+    return output;
+  }
+}
+
+function zeroPointTensor(p: QuantParams): TensorData {
+  return p.type === 'int8' ? { dtype: 'int8', dims: [], data: Int8Array.of(p.zeroPoint) } : { dtype: 'uint8', dims: [], data: Uint8Array.of(p.zeroPoint) };
+}
+
+function scalarFloat(v: number): TensorData {
+  return { dtype: 'float32', dims: [], data: Float32Array.of(v) };
+}
+
+/** Emits T -> Q -> DQ; returns the dequantized tensor's name (or `output` when given). */
+function emitQdq(rw: Rewriter, tensor: string, p: QuantParams, output?: string): string {
+  const scale = rw.constant(`${tensor}/scale`, scalarFloat(p.scale));
+  const zp = rw.constant(`${tensor}/zero_point`, zeroPointTensor(p));
+  const q = rw.emit('QuantizeLinear', [tensor, scale, zp], rw.unique(`${tensor}/q`));
+  return rw.emit('DequantizeLinear', [q, scale, zp], output ?? rw.unique(`${tensor}/dq`));
+}
+
+/** A float constant as int8 per-channel weights behind a DequantizeLinear. */
+function emitWeight(rw: Rewriter, name: string, axis: number, opts: StaticQuantOptions): { dq: string; scales: Float32Array } {
+  const w = rw.graph.initializers.get(name)?.tensor;
+  if (!w) throw new Error(`weight ${name} is missing`);
+  const qmax = opts.reduceRange ? 63 : 127;
+  const dims = opts.perChannel ? w.dims : [1, w.data.length];
+  const q = quantizePerChannel(w.data as Float32Array, dims, opts.perChannel ? axis : 0, qmax);
+  const channels = q.scales.length;
+  const data = rw.constant(`${name}/int8`, { dtype: 'int8', dims: w.dims, data: q.data });
+  const scaleDims = opts.perChannel ? [channels] : [];
+  const scale = rw.constant(`${name}/scale`, { dtype: 'float32', dims: scaleDims, data: q.scales });
+  const attrs: Node['attrs'] = opts.perChannel ? { axis: attr.int(axis) } : {};
+  // Symmetric weights: the zero point is 0, DequantizeLinear's default, so it is left out.
+  return { dq: rw.emit('DequantizeLinear', [data, scale], rw.unique(`${name}/dq`), attrs), scales: q.scales };
+}
+
+function emitBias(rw: Rewriter, name: string, inputScale: number, weightScales: Float32Array): string {
+  const b = rw.graph.initializers.get(name)?.tensor;
+  if (!b) throw new Error(`bias ${name} is missing`);
+  const q = quantizeBias(b.data as Float32Array, inputScale, weightScales);
+  const data = rw.constant(`${name}/int32`, { dtype: 'int32', dims: b.dims, data: q.data });
+  const scale = rw.constant(`${name}/scale`, { dtype: 'float32', dims: [q.scales.length], data: q.scales });
+  return rw.emit('DequantizeLinear', [data, scale], rw.unique(`${name}/dq`), { axis: attr.int(0) });
+}
+
+/** A float constant operand (of Add, Mul, Concat) quantized per tensor over its own range. */
+function emitConstantOperand(rw: Rewriter, name: string, scheme: ActivationScheme): string {
+  const t = rw.graph.initializers.get(name)?.tensor;
+  if (!t || t.dtype !== 'float32') return name;
+  const values = t.data as Float32Array;
+  const range = values.reduce((r, v) => ({ min: Math.min(r.min, v), max: Math.max(r.max, v) }), { min: 0, max: 0 });
+  const p = activationParams(range, scheme);
+  const quantized = Array.from(values, (v) => quantizeValue(v, p));
+  const dataTensor: TensorData = p.type === 'int8' ? { dtype: 'int8', dims: t.dims, data: Int8Array.from(quantized) } : { dtype: 'uint8', dims: t.dims, data: Uint8Array.from(quantized) };
+  const data = rw.constant(`${name}/quantized`, dataTensor);
+  const scale = rw.constant(`${name}/scale`, scalarFloat(p.scale));
+  const zp = rw.constant(`${name}/zero_point`, zeroPointTensor(p));
+  return rw.emit('DequantizeLinear', [data, scale, zp], rw.unique(`${name}/dq`));
+}
+
+/**
+ * Applies `plan` with the calibrated `ranges` (keyed by the plan's `calibrate` tensors) to a copy
+ * of `source`. Input and output names, metadata and opset are kept.
+ */
+export function applyQdq(source: Graph, plan: QdqPlan, ranges: Map<string, Range>, opts: StaticQuantOptions): Graph {
+  const graph = cloneGraph(source);
+  const byName = new Map(source.nodes.map((n, i) => [n.name, graph.nodes[i]]));
+  const mapped = (n: Node) => byName.get(n.name) as Node;
+  const absorbedNodes = new Set([...plan.absorbed.keys()].map(mapped));
+  for (const [act, producer] of plan.absorbed) mapped(producer).outputs[0] = act.outputs[0];
+  const quantizedNodes = new Set([...plan.quantized].map(mapped));
+  const params = new Map<string, QuantParams>();
+  for (const [tensor, source] of plan.rangeOf) {
+    const range = ranges.get(source);
+    if (!range) throw new Error(`no calibrated range for tensor ${source}`);
+    params.set(tensor, activationParams(range, opts.activations));
+  }
+  const rw = new Rewriter(graph);
+  const outputs = new Set(graph.outputs.map((o) => o.name));
+  /** What readers of a quantized tensor read instead (its DequantizeLinear output). */
+  const readAs = new Map<string, string>();
+  const quantizeTensor = (t: string, p: QuantParams): string | undefined => {
+    if (!outputs.has(t)) {
+      readAs.set(t, emitQdq(rw, t, p));
+      return undefined;
+    }
+    // A graph output keeps its name on the DequantizeLinear; the producer writes a new name.
+    const pre = rw.unique(`${t}/float`);
+    emitQdq(rw, pre, p, t);
+    return pre;
+  };
+  for (const input of graph.inputs) {
+    const p = params.get(input.name);
+    if (p) quantizeTensor(input.name, p);
+  }
+  for (const node of graph.nodes) {
+    if (absorbedNodes.has(node)) continue;
+    const original = node.inputs;
+    node.inputs = original.map((t) => readAs.get(t) ?? t);
+    if (quantizedNodes.has(node)) {
+      if (kindOf(node.opType) === 'weighted') {
+        const axis = weightAxis(graph, node) as number;
+        const inputParams = params.get(original[0]);
+        if (!inputParams) throw new Error(`node ${node.name}: its input is not quantized`);
+        const weight = emitWeight(rw, node.inputs[1], axis, opts);
+        if (node.inputs[2]) node.inputs[2] = emitBias(rw, node.inputs[2], inputParams.scale, weight.scales);
+        node.inputs[1] = weight.dq;
+      } else if (kindOf(node.opType) === 'arithmetic') {
+        node.inputs = node.inputs.map((t) => (graph.initializers.has(t) ? emitConstantOperand(rw, t, opts.activations) : t));
+      }
+    }
+    rw.nodes.push(node);
+    node.outputs.forEach((t, k) => {
+      const p = params.get(t);
+      if (!p) return;
+      // A graph output's Q/DQ reads a new name, which the node now writes.
+      const renamed = quantizeTensor(t, p);
+      if (renamed) node.outputs[k] = renamed;
+    });
+  }
+  graph.nodes = rw.nodes;
+  pruneInitializers(graph);
+  return graph;
+}
