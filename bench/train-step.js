@@ -147,7 +147,8 @@ async function child(model, opts) {
   const { peakRssBytes } = require('../src/core/util/memory');
 
   const forward = classifierGraph(model, opts);
-  const training = buildTrainingGraph(forward, { loss: 'loss' });
+  // A static batch, as a trainer with fixed-size batches would build it (TrainingSpec.dims).
+  const training = buildTrainingGraph(forward, { loss: 'loss', dims: { N: opts.batch } });
   const bytes = encodeOnnx(training.graph);
   const feeds = feedsFor(ort, forward, training, opts);
   const options = sessionOptions({ provider: 'cpu', threads: opts.threads, graphOptimization: 'all' });

@@ -264,7 +264,7 @@ function feedsFor(graph: Graph, params: string[]): Record<string, ort.Tensor> {
   return feeds;
 }
 
-async function runTraining(graph: Graph, opts: { freeze?: string[]; extraOutputs?: string[]; rules?: Partial<RuleSet> } = {}) {
+async function runTraining(graph: Graph, opts: { freeze?: string[]; extraOutputs?: string[]; rules?: Partial<RuleSet>; dims?: Record<string, number> } = {}) {
   const training = buildTrainingGraph(graph, { loss: 'loss', ...opts });
   const s = await session(training.graph, 'float32');
   const out = await s.run(feedsFor(graph, training.params));
@@ -404,6 +404,24 @@ describe('tiny backbone + linear classifier + softmax cross-entropy', () => {
     expect(stats?.runningMean).toBe('backbone.conv2.bn.running_mean');
     expect(stats?.runningVar).toBe('backbone.conv2.bn.running_var');
     expect(stats?.momentum).toBeCloseTo(0.9, 6);
+  });
+
+  test('a static batch size (dims) gives static graph inputs and the same loss and gradients', async () => {
+    const graph = tinyClassifier();
+    const symbolic = await runTraining(graph);
+    const fixed = await runTraining(graph, { dims: { N: BATCH } });
+    expect(fixed.training.graph.inputs.find((v) => v.name === 'images')?.shape).toEqual([BATCH, 3, IMAGE, IMAGE]);
+    expect(graph.inputs.find((v) => v.name === 'images')?.shape[0]).toBe('N');
+    // The depthwise conv's weight gradient takes another formulation with a static batch.
+    const formulation = (t: typeof fixed.training) => t.graph.nodes.find((n) => n.name.startsWith('grad/backbone.conv3.conv.Conv/dW/'))?.name.split('/')[3];
+    expect([formulation(symbolic.training), formulation(fixed.training)]).toEqual(['depthwiseTaps', 'foldedBatchConv']);
+    expect(fixed.out.loss.data[0]).toBeCloseTo(Number(symbolic.out.loss.data[0]), 5);
+    for (const [param, name] of symbolic.training.gradOutputs) {
+      const a = symbolic.out[name].data as Float32Array;
+      const b = fixed.out[fixed.training.gradOutputs.get(param) as string].data as Float32Array;
+      const scale = Math.max(...a.map(Math.abs), 1e-6);
+      expect(Math.max(...a.map((v, i) => Math.abs(v - b[i]))) / scale).toBeLessThan(1e-5);
+    }
   });
 
   test('frozen prefixes get no gradient outputs and no gradient work', async () => {

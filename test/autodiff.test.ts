@@ -8,7 +8,7 @@ import { GraphBuilder, Init } from '../src/core/graph/builder';
 import { inferShapes } from '../src/core/graph/shapes';
 import { Attr, Graph, attr, float32Tensor, int64Tensor, numel } from '../src/core/graph/types';
 import { Rng } from '../src/core/util/rng';
-import { GradcheckOptions, GradcheckReport, Precision, formatReport, gradcheck, session, tensor } from './helpers/gradcheck';
+import { DataFeed, GradcheckOptions, GradcheckReport, Precision, formatReport, gradcheck, session, tensor } from './helpers/gradcheck';
 
 /**
  * Gradient rules as a table, tested as a table: every registered rule and training form has
@@ -53,6 +53,9 @@ interface OpCase {
   precision?: Precision;
   step?: number;
   freeze?: string[];
+  /** Values of the case's graph inputs (not trained), and of their symbolic dimensions. */
+  inputs?: Record<string, DataFeed>;
+  symbols?: Record<string, number>;
 }
 
 const p = (b: GraphBuilder, name: string, dims: number[], init: Init = normal()) => b.param(name, dims, init);
@@ -87,6 +90,28 @@ function convNode(b: GraphBuilder, x: number[], w: number[], a: ConvAttrs, bias:
   return op(b, 'Conv', inputs, attrs);
 }
 
+/**
+ * A conv over an input with a symbolic batch (fed 2 samples): only the weight is trained, and the
+ * builder must choose formulations that work without a static batch size.
+ */
+function symbolicBatchConvCase(name: string, x: number[], w: number[], a: ConvAttrs): OpCase {
+  const data = normal()(new Rng(9, 'x'), x);
+  return {
+    covers: 'Conv',
+    name: `Conv ${name}`,
+    build: (b) => {
+      const attrs: Record<string, Attr> = { kernel_shape: attr.ints(w.slice(2)), group: attr.int(a.group ?? 1) };
+      if (a.strides) attrs.strides = attr.ints(a.strides);
+      if (a.pads) attrs.pads = attr.ints(a.pads);
+      return op(b, 'Conv', [b.input('x', ['N', ...x.slice(1)]), p(b, 'w', w)], attrs);
+    },
+    precision: 'float32',
+    step: 1,
+    inputs: { x: { data, dims: x } },
+    symbols: { N: x[0] },
+  };
+}
+
 /** Conv is linear in each input, so a central difference is exact for any step: step 1 keeps float32 rounding small. */
 function convCase(name: string, x: number[], w: number[], a: ConvAttrs = {}, bias = false): OpCase {
   return { covers: 'Conv', name: `Conv ${name}`, build: (b) => convNode(b, x, w, a, bias), precision: 'float32', step: 1 };
@@ -102,6 +127,8 @@ const CONV_CASES: OpCase[] = [
   // Few positions, many channels: the per-tap GEMMs (the product M*C*K outweighs the transposes P*(M+C)).
   convCase('3x3 deep on a small map', [3, 6, 3, 3], [8, 6, 3, 3], { pads: [1, 1, 1, 1] }, true),
   convCase('1x1 stride 2 (downsample shortcut)', [2, 4, 5, 5], [6, 4, 1, 1], { strides: [2, 2] }),
+  symbolicBatchConvCase('depthwise stride 2, symbolic batch', [2, 4, 6, 6], [4, 1, 3, 3], { strides: [2, 2], pads: [1, 1, 1, 1], group: 4 }),
+  symbolicBatchConvCase('groups 2, symbolic batch', [2, 4, 5, 5], [6, 2, 3, 3], { pads: [1, 1, 1, 1], group: 2 }),
   convCase('depthwise multiplier 2', [2, 3, 5, 5], [6, 1, 3, 3], { pads: [1, 1, 1, 1], group: 3 }),
   convCase('dilation 2', [1, 2, 7, 7], [3, 2, 3, 3], { pads: [2, 2, 2, 2], dilations: [2, 2] }),
   convCase('asymmetric kernel, stride, pads, dilation', [2, 3, 7, 6], [4, 3, 3, 2], { strides: [2, 1], pads: [1, 0, 0, 1], dilations: [1, 2] }, true),
@@ -253,7 +280,8 @@ const CASES: OpCase[] = [
 function caseGraph(c: OpCase, seed = 7): { graph: Graph; output: string; weights: Float32Array } {
   const b = new GraphBuilder(c.name, seed);
   const output = c.build(b);
-  const dims = inferShapes(b.graph).get(output)?.shape as number[];
+  const shape = inferShapes(b.graph).get(output)?.shape ?? [];
+  const dims = shape.map((d) => (typeof d === 'number' ? d : (c.symbols?.[d] as number)));
   const weights = normal()(new Rng(seed, 'loss_weights'), dims);
   const w = b.constant('loss_weights', float32Tensor(dims, weights));
   b.output(op(b, 'ReduceSum', [op(b, 'Mul', [output, w])], { keepdims: attr.int(0) }), 'loss');
@@ -262,7 +290,7 @@ function caseGraph(c: OpCase, seed = 7): { graph: Graph; output: string; weights
 
 async function check(c: OpCase, extra: GradcheckOptions = {}): Promise<GradcheckReport> {
   const { graph, output, weights } = caseGraph(c);
-  return gradcheck(graph, { precision: c.precision, step: c.step, freeze: c.freeze, weightedSum: { tensor: output, weights }, ...extra });
+  return gradcheck(graph, { precision: c.precision, step: c.step, freeze: c.freeze, inputs: c.inputs, symbols: c.symbols, weightedSum: { tensor: output, weights }, ...extra });
 }
 
 /** Measured errors, printed when GRADCHECK_REPORT=1 (for the report, not the assertions). */
@@ -318,11 +346,13 @@ describe('conv gradient formulations (chosen per layer shape)', () => {
     ['3x3 deep', ['dW denseTaps', 'dX adjointConv']],
     ['stride 2 pad 1', ['dW perSampleProducts', 'dX convTranspose']],
     ['1x1 with bias', ['dW perSampleProducts', 'dX adjointConv']],
-    ['groups 2', ['dW perSampleProducts', 'dX adjointConv']],
-    ['depthwise 3x3 stride 1', ['dW depthwiseTaps', 'dX adjointConv']],
+    ['groups 2', ['dW foldedBatchConv', 'dX adjointConv']],
+    ['depthwise 3x3 stride 1', ['dW foldedBatchConv', 'dX adjointConv']],
     ['depthwise stride 2', ['dW foldedBatchConv', 'dX convTranspose']],
     ['depthwise multiplier 2', ['dW foldedBatchConv', 'dX adjointConv']],
     ['7x7 global', ['dW foldedBatchConv', 'dX convTranspose']],
+    ['depthwise stride 2, symbolic batch', ['dW depthwiseTaps']],
+    ['groups 2, symbolic batch', ['dW perSampleProducts']],
   ])('%s: %j', (fragment, expected) => {
     expect(convFormulations(CONV_CASES.find((k) => k.name.includes(fragment)) as OpCase)).toEqual(expected);
   });
@@ -466,8 +496,8 @@ const conv = (fragment: string): string => {
 };
 
 const NEGATIVE: [string, string, Partial<RuleSet>][] = [
-  // Every conv case but 1x1 (where a flip is the identity).
-  ...CONV_CASES.filter((c) => !c.name.includes('1x1')).map((c) => [c.name, 'flipped kernel in dX', withRule('Conv', flippedKernel)] as [string, string, Partial<RuleSet>]),
+  // Every conv case with an input gradient but 1x1 (where a flip is the identity).
+  ...CONV_CASES.filter((c) => !c.name.includes('1x1') && !c.inputs).map((c) => [c.name, 'flipped kernel in dX', withRule('Conv', flippedKernel)] as [string, string, Partial<RuleSet>]),
   [conv('asymmetric'), 'flipped weight gradient', withRule('Conv', flippedWeightGrad)],
   [conv('7x7 global'), 'flipped weight gradient', withRule('Conv', flippedWeightGrad)],
   [conv('stride 2 pad 1'), 'transposed kernel in dX', withRule('Conv', transposedKernel)],
@@ -482,6 +512,8 @@ const NEGATIVE: [string, string, Partial<RuleSet>][] = [
   [conv('depthwise multiplier'), 'wrong group (channels rolled)', withRule('Conv', rolledChannels)],
   [conv('stride 2 pad 1'), 'stride ignored in dX', withRule('Conv', strideIgnored)],
   [conv('3x3 deep'), 'transposed weight gradient', withRule('Conv', transposedWeightGrad)],
+  [conv('depthwise stride 2, symbolic'), 'transposed weight gradient', withRule('Conv', transposedWeightGrad)],
+  [conv('groups 2, symbolic'), 'transposed weight gradient', withRule('Conv', transposedWeightGrad)],
   [conv('depthwise 3x3 stride 1'), 'transposed weight gradient', withRule('Conv', transposedWeightGrad)],
   [conv('depthwise multiplier'), 'transposed weight gradient', withRule('Conv', transposedWeightGrad)],
   [conv('1x1 stride 2'), 'wrong group (channels rolled)', withRule('Conv', rolledChannels)],

@@ -13,6 +13,7 @@ import { ARCFACE_METADATA_NAME, ExportTfliteReport, SIGNATURE_KEY, TfliteExportO
 import { TO_NCHW, permuteData } from '../src/core/deploy/tflite/layout';
 import { MOBILEFACENET_INPUT, importPretrainedTflite } from '../src/core/deploy/tflite/pretrained';
 import { readTfliteModel } from '../src/core/deploy/tflite/schema';
+import { METADATA_BUFFER_NAME, readModelMetadata } from '../src/core/deploy/tflite/modelMetadata';
 import { compareImported, roundTripProblems } from '../src/core/deploy/tflite/verify';
 import { DEFAULT_ENGINE } from '../src/core/engines/onnxruntime';
 import { deployableGraph } from '../src/core/export/exportOnnx';
@@ -189,6 +190,12 @@ describe('float32 export', () => {
     const meta = JSON.parse(Buffer.from(model.buffers[entry!.buffer]).toString('utf8'));
     expect(meta).toMatchObject({ input_layout: 'NHWC', input_size: '112', color_order: 'rgb', input_mean: '127.5', input_std: '127.5', embedding_size: '128', tflite_precision: 'float32' });
     expect(JSON.parse(meta.alignment_template)).toHaveLength(5);
+    // TFLite's standard Model Metadata (what Android Studio and the Support library read).
+    const standard = model.metadata.find((m) => m.name === METADATA_BUFFER_NAME);
+    const md = readModelMetadata(model.buffers[standard!.buffer]);
+    expect(md.inputs).toEqual([expect.objectContaining({ kind: 'image', name: 'input', colorSpace: 'RGB', width: 112, height: 112, mean: [127.5], std: [127.5], min: -1, max: 1 })]);
+    expect(md.outputs).toEqual([expect.objectContaining({ kind: 'feature', name: 'embedding' })]);
+    expect(md.outputs[0].description).toMatch(/^128-d face embedding, raw: L2-normalise before comparing/);
     expect(reference.inputs(result.bytes)).toEqual([{ name: 'input', shape: [1, 112, 112, 3], dataType: 'float32' }]);
   });
 });

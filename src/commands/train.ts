@@ -17,7 +17,7 @@ function startLine(i: RunInfo): string {
   return (
     `training ${i.backbone} (${from}) on ${i.dataset.source}: ${i.dataset.images} images, ${i.dataset.classes} classes; ` +
     `batch ${i.batchSize} x ${i.accumulationSteps}, ${i.stepsPerEpoch} steps/epoch, ${i.totalSteps} steps; ` +
-    `${count(i.trainedValues)} parameters trained, ${count(i.frozenValues)} frozen; ${i.workers} data workers -> ${i.outputDir}`
+    `${count(i.trainedValues)} parameters trained, ${count(i.frozenValues)} frozen; ${i.workers === 0 ? 'decoding inline' : `${i.workers} data worker${i.workers === 1 ? '' : 's'}`} -> ${i.outputDir}`
   );
 }
 
@@ -38,7 +38,7 @@ export default class Train extends BaseCommand<typeof Train> {
     '<%= config.bin %> synth --out data/synth && <%= config.bin %> train -c train-tiny-synth',
     '<%= config.bin %> train -c mobilefacenet --set data.train_dir=faces/ --set train.epochs=30 -o runs/mbf',
     '<%= config.bin %> train -c mobilefacenet -o runs/mbf --resume',
-    '<%= config.bin %> train -c tiny --set train.init_from=runs/mbf/final.safetensors --set train.freeze=[backbone.conv1] --json',
+    '<%= config.bin %> train -c tiny --set train.init_from=runs/mbf/final.safetensors --set train.freeze=[backbone.conv1.] --json',
   ];
   static override flags = {
     ...configFlags,

@@ -17,7 +17,10 @@ import { ActivationScheme, QuantParams, Range, activationParams, quantizeBias, q
  *   input's parameters (onnxruntime drops the Q/DQ pair around them).
  * - Relu (and Clip from 0) right after a quantized op is removed: quantizing its input over
  *   [0, max] with the zero point at the type's minimum clamps negatives exactly as Relu does.
- * - Everything else (e.g. PRelu) stays float between a DQ and a Q; such ops are listed.
+ * - Everything else stays float between a DQ and a Q; such ops are listed. PRelu is one: it
+ *   has no int8 kernel, and onnxruntime's float PRelu kernel is slow (half of MobileFaceNet's
+ *   float time, measured), so it is written as x + (slope - 1) * min(x, 0), three vectorised
+ *   passes (`rewritePrelu`).
  */
 
 export interface StaticQuantOptions {
@@ -30,6 +33,8 @@ export interface StaticQuantOptions {
   ops: readonly string[];
   /** Quantize the graph outputs too; by default the embedding stays float. */
   quantizeOutputs: boolean;
+  /** Write float PRelu nodes as Min/Mul/Add (same function, about twice as fast in onnxruntime). */
+  rewritePrelu: boolean;
 }
 
 export const WEIGHTED_OPS = ['Conv', 'Gemm', 'MatMul'] as const;
@@ -45,6 +50,7 @@ export const DEFAULT_STATIC: StaticQuantOptions = {
   reduceRange: false,
   ops: QUANTIZABLE_OPS,
   quantizeOutputs: false,
+  rewritePrelu: true,
 };
 
 type Kind = 'weighted' | 'arithmetic' | 'passThrough' | 'absorbed';
@@ -128,7 +134,8 @@ export function planQdq(graph: Graph, opts: StaticQuantOptions): QdqPlan {
   for (const node of graph.nodes) {
     const kind = kindOf(node.opType);
     if ((node.domain && node.domain !== 'ai.onnx') || !kind) {
-      leaveFloat(node, kind === undefined && !node.domain ? 'no int8 kernel in onnxruntime for this op (runs in float between DequantizeLinear and QuantizeLinear)' : 'unknown to the quantizer');
+      const prelu = node.opType === 'PRelu' && opts.rewritePrelu ? ', written as Min/Mul/Add' : '';
+      leaveFloat(node, !node.domain || node.domain === 'ai.onnx' ? `no int8 kernel in onnxruntime for this op (runs in float between DequantizeLinear and QuantizeLinear${prelu})` : 'unknown to the quantizer');
       continue;
     }
     if (!enabled.has(node.opType)) {
@@ -324,7 +331,34 @@ export function applyQdq(source: Graph, plan: QdqPlan, ranges: Map<string, Range
       if (renamed) node.outputs[k] = renamed;
     });
   }
-  graph.nodes = rw.nodes;
+  graph.nodes = opts.rewritePrelu ? rewritePrelu(graph, rw.nodes) : rw.nodes;
   pruneInitializers(graph);
   return graph;
+}
+
+/**
+ * PRelu(x) = x + (slope - 1) * min(x, 0), as Min, Mul, Add: exact in float up to rounding, and
+ * onnxruntime runs these three broadcasting kernels much faster than its PRelu. Slopes must be
+ * constants; other PRelu nodes are kept.
+ */
+export function rewritePrelu(graph: Graph, nodes: Node[]): Node[] {
+  const zero = '/prelu/zero';
+  let used = false;
+  const out = nodes.flatMap((node): Node[] => {
+    const slope = node.opType === 'PRelu' ? graph.initializers.get(node.inputs[1])?.tensor : undefined;
+    if (!slope || slope.dtype !== 'float32') return [node];
+    used = true;
+    const name = `${node.name}/slope_minus_one`;
+    graph.initializers.set(name, { name, role: 'constant', tensor: { dtype: 'float32', dims: slope.dims.slice(), data: (slope.data as Float32Array).map((v) => v - 1) } });
+    const [x] = node.inputs;
+    const negative = `${node.name}/negative_part`;
+    const scaled = `${node.name}/scaled_negative_part`;
+    return [
+      { name: negative, opType: 'Min', domain: '', inputs: [x, zero], outputs: [negative], attrs: {} },
+      { name: scaled, opType: 'Mul', domain: '', inputs: [negative, name], outputs: [scaled], attrs: {} },
+      { name: node.name, opType: 'Add', domain: '', inputs: [x, scaled], outputs: node.outputs, attrs: {} },
+    ];
+  });
+  if (used) graph.initializers.set(zero, { name: zero, role: 'constant', tensor: { dtype: 'float32', dims: [], data: Float32Array.of(0) } });
+  return out;
 }

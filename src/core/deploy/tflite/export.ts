@@ -1,5 +1,5 @@
 import { EngineOptions } from '../../engines/onnxruntime';
-import { InputSpec } from '../../export/metadata';
+import { InputSpec, METADATA_KEYS } from '../../export/metadata';
 import { Graph } from '../../graph/types';
 import { RgbImage } from '../../image/image';
 import { writeFileAtomic } from '../../util/atomic';
@@ -12,6 +12,7 @@ import { resolveInputSpec } from '../quantize/inputSpec';
 import { Range } from '../quantize/params';
 import { batchesOf, prepareFloatGraph } from '../quantize/quantize';
 import { convertToTflite } from './convert';
+import { ImageInputMetadata, METADATA_BUFFER_NAME, ModelMetadata, writeModelMetadata } from './modelMetadata';
 import { TfliteVerification, verifyTfliteExport } from './verify';
 import { ModelSpec, writeTfliteModel } from './writer';
 
@@ -76,6 +77,42 @@ function exportMetadata(graph: Graph, model: ModelSpec, spec: InputSpec, opts: T
   };
 }
 
+/** TFLite's standard Model Metadata: what Android Studio and the TFLite Support library show and use. */
+function standardMetadata(model: ModelSpec, meta: Record<string, string>, spec: InputSpec): ModelMetadata {
+  const sg = model.subgraph;
+  const size = meta[METADATA_KEYS.embeddingSize] ?? String(sg.tensors[sg.outputs[0]].shape.at(-1));
+  const normalized = meta[METADATA_KEYS.normalized] === 'true';
+  const image: ImageInputMetadata = {
+    kind: 'image',
+    name: sg.tensors[sg.inputs[0]].name,
+    description:
+      `An aligned ${spec.size}x${spec.size} face, ${spec.color.toUpperCase()}, pixels fed as (x - ${spec.mean}) / ${spec.std}, NHWC. ` +
+      'Align to the ArcFace 5-point template (alignment_template in arcface_metadata).',
+    colorSpace: spec.color === 'rgb' ? 'RGB' : 'UNKNOWN',
+    width: spec.size,
+    height: spec.size,
+    mean: [spec.mean],
+    std: [spec.std],
+    min: (0 - spec.mean) / spec.std,
+    max: (255 - spec.mean) / spec.std,
+  };
+  return {
+    name: meta[METADATA_KEYS.backbone] ?? 'face embedding',
+    description: `Face embedding (${meta.tflite_precision}): compare two faces by the cosine of their embeddings.`,
+    version: meta.quantization ? 'quantized' : '1',
+    author: 'arcface toolkit',
+    license: '',
+    inputs: [image],
+    outputs: [
+      {
+        kind: 'feature',
+        name: sg.tensors[sg.outputs[0]].name,
+        description: `${size}-d face embedding, ${normalized ? 'L2-normalised' : 'raw: L2-normalise before comparing'}.`,
+      },
+    ],
+  };
+}
+
 export async function exportTflite(
   graph: Graph,
   source: string,
@@ -110,8 +147,12 @@ export async function exportTflite(
       decomposePrelu: opts.decomposePrelu,
     });
   // The metadata describes tensors of the converted model, so convert once to learn them.
-  const metadata = exportMetadata(graph, convert([]), spec, opts);
-  const model = convert([{ name: ARCFACE_METADATA_NAME, data: new Uint8Array(Buffer.from(JSON.stringify(metadata), 'utf8')) }]);
+  const draft = convert([]);
+  const metadata = exportMetadata(graph, draft, spec, opts);
+  const model = convert([
+    { name: METADATA_BUFFER_NAME, data: writeModelMetadata(standardMetadata(draft, metadata, spec)) },
+    { name: ARCFACE_METADATA_NAME, data: new Uint8Array(Buffer.from(JSON.stringify(metadata), 'utf8')) },
+  ]);
   const ops: Record<string, number> = {};
   for (const o of model.subgraph.operators) ops[o.op] = (ops[o.op] ?? 0) + 1;
   return { bytes: writeTfliteModel(model), model, reference: prepared, ranges, equalizedPairs, ops, metadata };
