@@ -218,6 +218,7 @@ describeWithShared('detect-align on bad input', () => {
       warnings: 1,
     });
     expect(r.summary.errorsByReason).toEqual({ corrupt: 1, 'not-an-image': 2, 'too-large': 1, unwritable: 1 });
+    expect(r.summary.errorSamples).toHaveLength(5);
     const bySource = new Map(manifestOf(path.join(out, 'manifest.jsonl')).map((rec) => [rec.source, rec]));
     for (const name of ['cmyk.jpg', 'grey.png', 'deep16.png', 'alpha.png', 'rotated.jpg', 'png-inside.jpg']) {
       expect(bySource.get(`person/${name}`)).toMatchObject({ status: 'ok', width: 320, height: 243 });

@@ -23,7 +23,8 @@ import { Rng } from '../src/core/util/rng';
 const ENABLED = process.env.DETECT_BENCH === '1';
 const REPEATS = Number(process.env.DETECT_BENCH_REPEATS ?? 3);
 const YALE = path.resolve(__dirname, '..', '..', 'shared', 'data', 'faces', 'yalefaces');
-const DIST = path.resolve(__dirname, '..', 'dist', 'core', 'detect', 'detectAlign.js');
+// DETECT_BENCH_DIST: a private build (npx tsc -p tsconfig.build.json --outDir <dir inside the repo>) that a concurrent `npm run build` cannot delete mid-run.
+const DIST = process.env.DETECT_BENCH_DIST ? path.resolve(process.env.DETECT_BENCH_DIST, 'core', 'detect', 'detectAlign.js') : path.resolve(__dirname, '..', 'dist', 'core', 'detect', 'detectAlign.js');
 const DATA = path.join(os.tmpdir(), 'arcface-detect-bench');
 const YUNET = path.resolve(__dirname, '..', '..', 'shared', 'models', 'yunet_n_dynamic.onnx');
 

@@ -108,7 +108,11 @@ export default class DetectAlign extends BaseCommand<typeof DetectAlign> {
       (s) => progress.update({ label: 'detect-align', done: s.done, total: s.total, detail: `${s.faces} faces, ${s.errors} errors` }),
     );
     progress.stop();
-    if (!this.jsonEnabled()) this.log(renderText(summaryTable(summary)));
+    if (!this.jsonEnabled()) {
+      this.log(renderText(summaryTable(summary)));
+      for (const message of summary.errorSamples) this.log(`error: ${message}`);
+      if (summary.errors > summary.errorSamples.length) this.log(`... and ${summary.errors - summary.errorSamples.length} more errors in ${summary.manifest}`);
+    }
     // The summary is printed (as JSON too) before the exit code reports the failures.
     if (summary.errors > 0) process.exitCode = EXIT.failure;
     return summary;

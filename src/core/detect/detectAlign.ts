@@ -57,6 +57,8 @@ export interface DetectAlignSummary {
   noFace: number;
   errors: number;
   errorsByReason: Partial<Record<FailureReason, number>>;
+  /** The first few error messages (all of them are in the manifest). */
+  errorSamples: string[];
   /** Images processed with a warning (e.g. contents not matching the extension). */
   warnings: number;
   /** Worker threads (0: all in the main thread). */
@@ -134,6 +136,7 @@ function emptySummary(options: DetectAlignOptions, sources: SourceList, todo: nu
     noFace: 0,
     errors: 0,
     errorsByReason: {},
+    errorSamples: [],
     warnings: 0,
     workers: 0,
     seconds: 0,
@@ -195,6 +198,8 @@ export async function detectAlign(options: DetectAlignOptions, onProgress?: (p: 
   return summary;
 }
 
+const ERROR_SAMPLES = 5;
+
 function tally(summary: DetectAlignSummary, record: ManifestRecord, times: StepTimes): void {
   summary.processed++;
   for (const step of STEPS) summary.meanStepMs[step] += times[step];
@@ -208,5 +213,6 @@ function tally(summary: DetectAlignSummary, record: ManifestRecord, times: StepT
     summary.errors++;
     const reason = record.error?.reason ?? 'failed';
     summary.errorsByReason[reason] = (summary.errorsByReason[reason] ?? 0) + 1;
+    if (summary.errorSamples.length < ERROR_SAMPLES) summary.errorSamples.push(record.error?.message ?? record.source);
   }
 }
