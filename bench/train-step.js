@@ -12,7 +12,9 @@
  * be compared by shares, which a shared machine disturbs less than wall time.
  *
  * Usage: node bench/train-step.js [--models mobilefacenet,resnet50] [--steps 3] [--rounds 1]
- *          [--threads 2] [--batch 32] [--classes 1000] [--profile] [--torch]
+ *          [--threads 2] [--batch 32] [--classes 1000] [--spin 1|0] [--profile] [--torch]
+ *   --spin 0 turns off onnxruntime's intra-op spinning (EngineOptions.spinning), which helps on
+ *   a machine whose cores other processes share.
  *   --torch interleaves ../shared/anchors/torch_anchor.py (Debian's python3-torch) per round.
  * Prints per-round lines on stderr and a JSON summary (medians) on stdout.
  */
@@ -26,7 +28,7 @@ const ANCHOR = path.resolve(ROOT, '../shared/anchors/torch_anchor.py');
 const TORCH_NAME = { mobilefacenet: 'mobilefacenet', resnet50: 'seed-resnet50' };
 
 function parseArgs(argv) {
-  const opts = { models: ['mobilefacenet', 'resnet50'], steps: 3, rounds: 1, threads: 2, batch: 32, classes: 1000, profile: false, torch: false, child: undefined };
+  const opts = { models: ['mobilefacenet', 'resnet50'], steps: 3, rounds: 1, threads: 2, batch: 32, classes: 1000, spin: 1, profile: false, torch: false, child: undefined };
   for (let i = 0; i < argv.length; i++) {
     const key = argv[i].replace(/^--/, '');
     if (key === 'profile' || key === 'torch') opts[key] = true;
@@ -151,7 +153,8 @@ async function child(model, opts) {
   const training = buildTrainingGraph(forward, { loss: 'loss', dims: { N: opts.batch } });
   const bytes = encodeOnnx(training.graph);
   const feeds = feedsFor(ort, forward, training, opts);
-  const options = sessionOptions({ provider: 'cpu', threads: opts.threads, graphOptimization: 'all' });
+  // A training session: no memory pattern (it doubles the peak); spinning as --spin says.
+  const options = sessionOptions({ provider: 'cpu', threads: opts.threads, graphOptimization: 'all', memoryPattern: false, spinning: opts.spin === 1 });
 
   let session = await ort.InferenceSession.create(bytes, options);
   await session.run(feeds); // warm-up: allocations, kernel selection
@@ -188,7 +191,7 @@ async function child(model, opts) {
 // ------------------------------------------------------------------ parent: rounds
 
 function runChild(model, opts) {
-  const args = [__filename, '--child', model, '--steps', opts.steps, '--threads', opts.threads, '--batch', opts.batch, '--classes', opts.classes];
+  const args = [__filename, '--child', model, '--steps', opts.steps, '--threads', opts.threads, '--batch', opts.batch, '--classes', opts.classes, '--spin', opts.spin];
   if (opts.profile) args.push('--profile');
   const out = execFileSync(process.execPath, args.map(String), { encoding: 'utf8', maxBuffer: 64 << 20 });
   return JSON.parse(out.trim().split('\n').pop());

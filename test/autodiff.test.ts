@@ -139,7 +139,7 @@ const CONV_CASES: OpCase[] = [
 
 function maxPoolCase(name: string, x: number[], k: number, s: number, pad: number, ceil = 0): OpCase {
   return {
-    covers: 'MaxPool',
+    covers: 'MaxPool:training',
     name: `MaxPool ${name}`,
     build: (b) =>
       op(b, 'MaxPool', [p(b, 'x', x, distinct(0.1))], {
@@ -148,8 +148,7 @@ function maxPoolCase(name: string, x: number[], k: number, s: number, pad: numbe
         pads: attr.ints([pad, pad, pad, pad]),
         ceil_mode: attr.int(ceil),
       }),
-    // The scatter back is a ConvTranspose (float only); the step stays well under the 0.1 spacing.
-    precision: 'float32',
+    // Float64 (MaxPool and ScatterElements have double kernels); the step stays well under the 0.1 spacing.
     step: 0.01,
   };
 }
@@ -482,6 +481,27 @@ const bnWrongCount: TrainingForm = {
   },
 };
 
+/** MaxPool's backward scattering without adding: where windows overlap, one contribution overwrites the others. */
+const maxPoolOverwrites: TrainingForm = {
+  ...TRAINING_FORMS.MaxPool,
+  backward: (ctx) => {
+    const real = TRAINING_FORMS.MaxPool.backward(ctx);
+    const scatter = ctx.emit.graph.nodes.find((n) => n.opType === 'ScatterElements' && n.name.startsWith(ctx.emit.prefix));
+    if (scatter) scatter.attrs = { axis: attr.int(0) };
+    return real;
+  },
+};
+
+/** PRelu's backward with the slope forgotten in dx (as if it were 1: the identity's gradient below zero). */
+const preluSlopeIgnored: TrainingForm = {
+  ...TRAINING_FORMS.PRelu,
+  backward: (ctx) => {
+    const slopeMinusOne = ctx.emit.op('Mul', [ctx.saved.slopeMinusOne, ctx.emit.scalar(0)]);
+    const [dX] = TRAINING_FORMS.PRelu.backward({ ...ctx, saved: { ...ctx.saved, slopeMinusOne } });
+    return [dX, TRAINING_FORMS.PRelu.backward(ctx)[1]];
+  },
+};
+
 const caseNamed = (name: string): OpCase => {
   const c = CASES.find((k) => k.name === name);
   if (!c) throw new Error(`no case ${name}`);
@@ -525,6 +545,9 @@ const NEGATIVE: [string, string, Partial<RuleSet>][] = [
   ['BatchNormalization training [4,3,3,3]', 'batch statistics treated as constants', { trainingForms: { BatchNormalization: bnStatsAsConstants } }],
   ['BatchNormalization training [6,5] (1-D)', 'batch statistics treated as constants', { trainingForms: { BatchNormalization: bnStatsAsConstants } }],
   ['BatchNormalization training [4,3,3,3]', 'n - 1 for n in the gradient', { trainingForms: { BatchNormalization: bnWrongCount } }],
+  ['PRelu slope [C,1,1] over NCHW', 'slope ignored in dx', { trainingForms: { PRelu: preluSlopeIgnored } }],
+  ['PRelu slope [W] over NCW', 'slope ignored in dx', { trainingForms: { PRelu: preluSlopeIgnored } }],
+  ['MaxPool 3x3 stride 2 pad 1 (overlapping, ResNet stem)', 'overlapping windows overwrite instead of adding', { trainingForms: { MaxPool: maxPoolOverwrites } }],
 ];
 
 describe('broken rules fail the same check', () => {

@@ -64,6 +64,11 @@ export class Emitter {
     return output ?? name;
   }
 
+  /** Appends a node whose outputs have the given names (reserved or fresh). */
+  opWithOutputs(opType: string, inputs: string[], attrs: Record<string, Attr>, outputs: string[]): void {
+    this.state.graph.nodes.push({ name: this.fresh(`${this.prefix}/${opType}`), opType, domain: '', inputs, outputs, attrs });
+  }
+
   /** Appends a node with `count` outputs. */
   ops(opType: string, inputs: string[], attrs: Record<string, Attr>, count: number): string[] {
     const name = this.fresh(`${this.prefix}/${opType}`);

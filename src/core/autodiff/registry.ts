@@ -5,7 +5,7 @@ import { CONV_RULES } from './rules/conv';
 import { DROPOUT_TRAINING } from './rules/dropout';
 import { LAYOUT_RULES } from './rules/layout';
 import { LINEAR_RULES } from './rules/linear';
-import { POOL_RULES } from './rules/pool';
+import { MAX_POOL_TRAINING } from './rules/pool';
 import { PRELU_TRAINING } from './rules/prelu';
 import { REDUCE_RULES } from './rules/reduce';
 import { UNARY_RULES } from './rules/unary';
@@ -26,14 +26,14 @@ export const GRADIENT_RULES: Readonly<Record<string, GradientRule>> = {
   ...LINEAR_RULES,
   ...AXIS_NORMALIZATION_RULES,
   ...CONV_RULES,
-  ...POOL_RULES,
   ...BATCH_NORM_RULES,
 };
 
 export const TRAINING_FORMS: Readonly<Record<string, TrainingForm>> = {
   BatchNormalization: BATCH_NORM_TRAINING,
   Dropout: DROPOUT_TRAINING,
-  // Always: its composed forward is faster than the PRelu kernel, and saves what the backward reads.
+  // Always: their training forward is faster to differentiate (it saves what the backward reads).
+  MaxPool: MAX_POOL_TRAINING,
   PRelu: PRELU_TRAINING,
 };
 

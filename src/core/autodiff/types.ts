@@ -73,8 +73,10 @@ export interface TrainingFormResult {
 
 /**
  * An op whose training-mode computation differs from its inference node (BatchNormalization,
- * Dropout). `forward` emits the training computation in place of the node, writing the node's
- * own output names; `backward` differentiates that computation as one unit.
+ * Dropout), or is emitted differently so that its backward is cheaper (PRelu, MaxPool: the
+ * forward saves what the backward reads). `forward` emits the training computation in place of
+ * the node, writing the node's own output names; `backward` differentiates that computation as
+ * one unit.
  */
 export interface TrainingForm extends GradientRule {
   /** Whether `node` runs in training form, given which tensors are trained parameters. */

@@ -20,6 +20,18 @@ export interface EngineOptions {
   /** Intra-op threads; 0 lets onnxruntime choose. */
   threads: number;
   graphOptimization: GraphOptimization;
+  /**
+   * onnxruntime's memory pattern (default on): one block per run, laid out from the first run's
+   * allocations. Training graphs should turn it off: on MobileFaceNet's training graph (batch
+   * 32) the pattern's block held 4.2 GB where allocating tensor by tensor from the arena peaks at
+   * 2.2 GB, at the same speed (BENCHMARKS.md, "train step (autodiff)").
+   */
+  memoryPattern?: boolean;
+  /**
+   * Whether idle intra-op threads spin waiting for work (onnxruntime's default, on). Off yields
+   * the cores between ops, which helps when other processes share them.
+   */
+  spinning?: boolean;
 }
 
 export const DEFAULT_ENGINE: EngineOptions = { provider: 'cpu', threads: 0, graphOptimization: 'all' };
@@ -67,6 +79,9 @@ export function sessionOptions(opts: EngineOptions): ort.InferenceSession.Sessio
     executionMode: 'sequential',
     graphOptimizationLevel: opts.graphOptimization,
     logSeverityLevel: 3,
+    ...(opts.memoryPattern === false ? { enableMemPattern: false } : {}),
+    // Session config entries travel as `extra`, flattened to dotted keys by the binding.
+    ...(opts.spinning === false ? { extra: { session: { intra_op: { allow_spinning: '0' } } } } : {}),
   };
 }
 

@@ -1,64 +1,45 @@
 import { attr, float32Tensor, getAttr } from '../../graph/types';
-import { Emitter } from '../emitter';
-import { AutodiffError, GradientRule, outputGrad, staticDims } from '../types';
-import { WindowGeometry, kernelTaps, padForTaps, tapSlice, transposeAttrs, windowGeometry } from './window';
+import { AutodiffError, NodeContext, TrainingForm, TrainingFormResult, outputGrad } from '../types';
 
 /**
- * MaxPool without argmax indices. Per kernel tap, the window element that equals the pooled
- * maximum receives that output's gradient; overlapping windows (3x3 stride 2) add up.
+ * MaxPool while training: the forward pool also returns its argmax Indices (flat positions in
+ * the input, batch and channel included), and the backward scatters each output's gradient to
+ * its argmax with ScatterElements(reduction = add), so overlapping windows (3x3 stride 2) add up.
+ * One pass over dY, where comparing every kernel tap's window with the maximum took K slices.
  *
  * Tie rule: when several elements of one window equal its maximum, the first in row-major
- * kernel order takes the whole gradient (PyTorch's CPU rule, whose argmax keeps the first).
- * Padding is -inf, so it never wins.
- *
- * The per-tap gradients are stacked as channels [N, C*K, ...out] and scattered back onto the
- * input grid by one grouped ConvTranspose whose kernel is one-hot per tap.
+ * kernel order is the argmax and takes the whole gradient (PyTorch's CPU rule). Padding never
+ * wins.
  */
 
-/** Weight [C*K, 1, ...kernel] with a 1 at tap t for stacked channel c*K + t. */
-function oneHotTapKernel(emit: Emitter, channels: number, kernel: number[]): string {
-  const taps = kernel.reduce((p, q) => p * q, 1);
-  const data = new Float32Array(channels * taps * taps);
-  for (let c = 0; c < channels; c++) for (let t = 0; t < taps; t++) data[(c * taps + t) * taps + t] = 1;
-  return emit.constant(float32Tensor([channels * taps, 1, ...kernel], data));
+function trainingForward(ctx: NodeContext): TrainingFormResult {
+  const { emit, node } = ctx;
+  if (!getAttr(node, 'kernel_shape', 'ints')) throw new AutodiffError(`MaxPool ${node.name}: kernel_shape is required`);
+  if (node.outputs.length > 1 && node.outputs[1] !== '') {
+    throw new AutodiffError(`MaxPool ${node.name}: the Indices output is not supported in training graphs`);
+  }
+  const [x] = node.inputs;
+  const indices = emit.fresh(`${node.name}.argmax`);
+  emit.opWithOutputs('MaxPool', [x], node.attrs, [node.outputs[0], indices]);
+  // The input's size, for the scatter target: read now, so the input need not stay alive.
+  const xShape = ctx.inputShapes[0];
+  const size = xShape.every((d) => typeof d === 'number')
+    ? emit.ints([xShape.reduce((p: number, q) => p * (q as number), 1)])
+    : emit.op('ReduceProd', [emit.op('Shape', [x])], { keepdims: attr.int(1) });
+  const shape = xShape.every((d) => typeof d === 'number') ? emit.ints(xShape as number[]) : emit.op('Shape', [x]);
+  return { saved: { indices, size, shape } };
 }
 
-/** Per tap, a mask of the outputs whose gradient that tap receives (the first tap equal to the max). */
-function winningTaps(emit: Emitter, padded: string, y: string, g: WindowGeometry): string[] {
-  const winners: string[] = [];
-  let claimed: string | undefined;
-  const taps = kernelTaps(g.kernel);
-  taps.forEach((tap, i) => {
-    const equal = emit.op('Equal', [tapSlice(emit, padded, g, tap), y]);
-    winners.push(claimed ? emit.op('And', [equal, emit.op('Not', [claimed])]) : equal);
-    if (i < taps.length - 1) claimed = claimed ? emit.op('Or', [claimed, equal]) : equal;
-  });
-  return winners;
-}
-
-const maxPool: GradientRule = {
+export const MAX_POOL_TRAINING: TrainingForm = {
   differentiable: [0],
+  applies: () => true,
+  forward: trainingForward,
   backward: (ctx) => {
-    const { emit, node } = ctx;
-    if (node.outputs.length > 1 && node.outputs[1] !== '') {
-      throw new AutodiffError(`MaxPool ${node.name}: the Indices output is not supported in training graphs`);
-    }
-    const kernel = getAttr(node, 'kernel_shape', 'ints');
-    if (!kernel) throw new AutodiffError(`MaxPool ${node.name}: kernel_shape is required`);
-    const dY = outputGrad(ctx);
-    const xShape = ctx.inputShapes[0];
-    const channels = staticDims(ctx, [xShape[1]], 'the channel axis')[0];
-    const geometry = windowGeometry(ctx, kernel);
-    const padded = padForTaps(emit, node.inputs[0], xShape.length, geometry, -Infinity);
-    const zero = emit.scalar(0);
-    const perTap = winningTaps(emit, padded, node.outputs[0], geometry).map((mask) =>
-      emit.op('Unsqueeze', [emit.op('Where', [mask, dY, zero]), emit.ints([2])]),
-    );
-    const taps = perTap.length;
-    const stacked = taps === 1 ? perTap[0] : emit.op('Concat', perTap, { axis: attr.int(2) }); // [N, C, K, ...out]
-    const asChannels = emit.op('Reshape', [stacked, emit.ints([0, channels * taps, ...geometry.outSize])]);
-    return [emit.op('ConvTranspose', [asChannels, oneHotTapKernel(emit, channels, kernel)], transposeAttrs(geometry, channels))];
+    const { emit } = ctx;
+    const { indices, size, shape } = ctx.saved;
+    const flat = (t: string) => emit.op('Reshape', [t, emit.ints([-1])]);
+    const zeros = emit.op('ConstantOfShape', [size], { value: attr.tensor(float32Tensor([1], Float32Array.of(0))) });
+    const scattered = emit.op('ScatterElements', [zeros, flat(indices), flat(outputGrad(ctx))], { axis: attr.int(0), reduction: attr.string('add') });
+    return [emit.op('Reshape', [scattered, shape])];
   },
 };
-
-export const POOL_RULES: Record<string, GradientRule> = { MaxPool: maxPool };

@@ -116,6 +116,7 @@ export async function runQuantize(req: QuantizeRequest, onProgress?: (p: Pipelin
     notes.push(`left out ${sets.rejected.length} images that do not look like face crops: ${listed}${sets.rejected.length > 5 ? ', ...' : ''}`);
   }
   const { graph, details } = await quantizeGraph(model.graph, req.model, sets.calibration.map((f) => f.image), spec, req.options, (s) => onProgress?.(s));
+  if (details.mode === 'dynamic' && details.quantizedNodes === 0) notes.push('the model has no MatMul/Gemm with constant weights: dynamic quantization left it unchanged (use --mode static for convolutions)');
   const bytes = encodeOnnx(graph);
   writeFileAtomic(req.output, bytes);
   const report: QuantizeReport = {

@@ -31,7 +31,7 @@ export interface StaticQuantOptions {
   reduceRange: boolean;
   /** Op types to quantize (see the module comment for what each kind means). */
   ops: readonly string[];
-  /** Quantize the graph outputs too; by default the embedding stays float. */
+  /** Quantize the graph outputs (and what reaches them through Reshape-like ops) too; by default the embedding stays float. */
   quantizeOutputs: boolean;
   /** Write float PRelu nodes as Min/Mul/Add (same function, about twice as fast in onnxruntime). */
   rewritePrelu: boolean;
@@ -111,12 +111,29 @@ function canAbsorb(node: Node, producer: Node | undefined, readers: number, sche
   return lo !== undefined && lo.dims.length === 0 && Number(lo.data[0]) === 0;
 }
 
+/**
+ * The graph outputs and every tensor that reaches them only through data-moving ops (e.g. the
+ * last conv's output before a Reshape): quantizing those would round the embedding itself to
+ * 256 levels, so by default they stay float (the op writing them then runs in float).
+ */
+function outputTail(graph: Graph): Set<string> {
+  const tail = new Set(graph.outputs.map((o) => o.name));
+  const readers = consumers(graph);
+  for (const node of [...graph.nodes].reverse()) {
+    for (const t of node.inputs) {
+      if (t === '' || tail.has(t)) continue;
+      const uses = readers.get(t) ?? [];
+      if (uses.length > 0 && uses.every((u) => kindOf(u.opType) === 'passThrough' && u.inputs[0] === t && tail.has(u.outputs[0]))) tail.add(t);
+    }
+  }
+  return tail;
+}
+
 /** Decides what to quantize. `graph` must be topologically sorted (as ONNX requires). */
 export function planQdq(graph: Graph, opts: StaticQuantOptions): QdqPlan {
   const enabled = new Set(opts.ops);
   const readers = consumers(graph);
   const made = producers(graph);
-  const outputs = new Set(graph.outputs.map((o) => o.name));
   const quantized = new Set<Node>();
   const absorbed = new Map<Node, Node>();
   const rangeOf = new Map<string, string>();
@@ -128,8 +145,9 @@ export function planQdq(graph: Graph, opts: StaticQuantOptions): QdqPlan {
     floatReasons.set(key, entry);
   };
   const isActivation = (t: string) => t !== '' && !graph.initializers.has(t);
+  const tail = outputTail(graph);
   const quantizeOutput = (t: string, source = t) => {
-    if (!outputs.has(t) || opts.quantizeOutputs) rangeOf.set(t, source);
+    if (!tail.has(t) || opts.quantizeOutputs) rangeOf.set(t, source);
   };
   for (const node of graph.nodes) {
     const kind = kindOf(node.opType);
