@@ -3,8 +3,6 @@ import { performance } from 'perf_hooks';
 import { EmbeddingSession, EngineOptions, effectiveThreads } from '../engines/onnxruntime';
 import { InputError } from '../errors';
 import { InputSpec, inputSpecFromMetadata } from '../export/metadata';
-import { TarAtFar } from '../metrics/roc';
-import { FoldResult } from '../metrics/verification';
 import { EmbeddingCache, modelKey } from './cache';
 import { EmbedProgress, EmbedResult, embedImages, preprocessingKey } from './embed';
 import { EvalSet, EvalSetOptions, MissingSummary, SetFormat, loadEvalSet } from './evalSet';
@@ -43,7 +41,8 @@ export interface EvalSettings {
   outDir?: string;
 }
 
-export interface EvalResult {
+/** The `eval --json` contract (README): the verification summary (without the full ROC) plus context. */
+export interface EvalResult extends Omit<VerificationSummary, 'roc'> {
   model: string;
   modelSha256: string;
   data: string;
@@ -52,19 +51,7 @@ export interface EvalResult {
   flip: boolean;
   embeddingSize: number;
   images: number;
-  pairs: number;
-  positives: number;
-  negatives: number;
   missing: MissingSummary;
-  folds: number;
-  accuracy: number;
-  accuracyStd: number;
-  threshold: number;
-  perFold: FoldResult[];
-  auc: number;
-  eer: number;
-  eerThreshold: number;
-  tarAtFar: TarAtFar[];
   identification: IdentificationSummary | null;
   cache: { dir: string | null; hits: number; misses: number; corrupt: number };
   timing: {
