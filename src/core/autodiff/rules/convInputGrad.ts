@@ -9,10 +9,11 @@ import { transposeAttrs } from './window';
  * that adjoint for any geometry. With unit strides the adjoint is also a plain Conv of dY: the
  * kernel flipped in space, input and output channels swapped within each group, and padded by
  * (k - 1) * dilation - pad on each side. onnxruntime runs that Conv (its GEMM and depthwise
- * kernels) 2-4x faster than ConvTranspose (GEMM then col2im) on the layers of MobileFaceNet and
- * ResNet-50 (BENCHMARKS.md), so it is used wherever it applies: unit strides, pads no larger than
- * the dilated kernel, and a window that does not cover the whole input (a global conv's adjoint
- * would slide its large kernel over padding, where ConvTranspose is the faster of the two).
+ * kernels) 1.5-4x faster than ConvTranspose (GEMM then col2im) on MobileFaceNet's layers and on
+ * 1x1 layers, and about as fast on ResNet-50's 3x3 ones (BENCHMARKS.md), so it is used wherever
+ * it applies: unit strides, pads no larger than the dilated kernel, and a window that does not
+ * cover the whole input (a global conv's adjoint would slide its large kernel over padding,
+ * where ConvTranspose is 5x faster).
  */
 
 export const INPUT_GRAD_FORMULATIONS = ['adjointConv', 'convTranspose'] as const;

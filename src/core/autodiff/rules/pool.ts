@@ -1,4 +1,4 @@
-import { attr, float32Tensor, getAttr } from '../../graph/types';
+import { attr, float32Tensor, getAttr, numel } from '../../graph/types';
 import { AutodiffError, NodeContext, TrainingForm, TrainingFormResult, outputGrad } from '../types';
 
 /**
@@ -21,12 +21,11 @@ function trainingForward(ctx: NodeContext): TrainingFormResult {
   const [x] = node.inputs;
   const indices = emit.fresh(`${node.name}.argmax`);
   emit.opWithOutputs('MaxPool', [x], node.attrs, [node.outputs[0], indices]);
-  // The input's size, for the scatter target: read now, so the input need not stay alive.
+  // The input's shape and size, for the scatter target: read now, so the input need not stay alive.
   const xShape = ctx.inputShapes[0];
-  const size = xShape.every((d) => typeof d === 'number')
-    ? emit.ints([xShape.reduce((p: number, q) => p * (q as number), 1)])
-    : emit.op('ReduceProd', [emit.op('Shape', [x])], { keepdims: attr.int(1) });
-  const shape = xShape.every((d) => typeof d === 'number') ? emit.ints(xShape as number[]) : emit.op('Shape', [x]);
+  const known = xShape.every((d): d is number => typeof d === 'number');
+  const shape = known ? emit.ints(xShape as number[]) : emit.op('Shape', [x]);
+  const size = known ? emit.ints([numel(xShape as number[])]) : emit.op('ReduceProd', [shape], { keepdims: attr.int(1) });
   return { saved: { indices, size, shape } };
 }
 

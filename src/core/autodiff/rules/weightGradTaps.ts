@@ -29,7 +29,7 @@ function stackTaps(emit: Emitter, pieces: string[], pieceShape: number[], axis: 
 export function denseTaps(emit: Emitter, op: ConvOperands): string {
   const [m, c] = op.weight;
   const rank = op.xShape.length;
-  const padded = padForTaps(emit, channelsFirst(emit, op.x, rank), rank, op.geometry, 0);
+  const padded = padForTaps(emit, channelsFirst(emit, op.x, rank), rank, op.geometry);
   const dYRows = emit.op('Reshape', [channelsFirst(emit, op.dY, rank), emit.ints([m, -1])]);
   const pieces = kernelTaps(op.geometry.kernel).map((tap) => {
     const xRows = emit.op('Reshape', [tapSlice(emit, padded, op.geometry, tap), emit.ints([c, -1])]);
@@ -43,7 +43,7 @@ export function denseTaps(emit: Emitter, op: ConvOperands): string {
 export function depthwiseTaps(emit: Emitter, op: ConvOperands): string {
   const channels = op.weight[0];
   const rank = op.xShape.length;
-  const padded = padForTaps(emit, op.x, rank, op.geometry, 0);
+  const padded = padForTaps(emit, op.x, rank, op.geometry);
   const reduced = emit.ints([0, ...range(rank - 2, 2)]);
   const pieces = kernelTaps(op.geometry.kernel).map((tap) =>
     emit.op('ReduceSum', [emit.op('Mul', [op.dY, tapSlice(emit, padded, op.geometry, tap)]), reduced], { keepdims: attr.int(0) }),

@@ -4,9 +4,9 @@ import { range } from '../tensors';
 import { NodeContext, staticDims } from '../types';
 
 /**
- * Geometry of sliding-window ops (Conv, MaxPool) over N-D spatial axes, and the two ways their
- * gradients walk the window: per kernel tap (a strided Slice of the padded input), and back
- * from the output grid to the input with ConvTranspose.
+ * Geometry of Conv's sliding window over N-D spatial axes, and two ways its gradients walk the
+ * window: per kernel tap (a strided Slice of the zero-padded input), and back from the output
+ * grid to the input with ConvTranspose.
  */
 
 export interface WindowGeometry {
@@ -46,7 +46,7 @@ export function windowGeometry(ctx: NodeContext, kernel: number[]): WindowGeomet
   return { ...base, padsBegin: pads.begin, padsEnd: pads.end };
 }
 
-/** Every kernel offset, row-major (the order MaxPool's tie rule refers to). */
+/** Every kernel offset, row-major. */
 export function kernelTaps(kernel: readonly number[]): number[][] {
   let taps: number[][] = [[]];
   for (const k of kernel) taps = taps.flatMap((t) => range(k).map((i) => [...t, i]));
@@ -58,17 +58,14 @@ function readSpan(g: WindowGeometry): number[] {
   return g.kernel.map((k, i) => (g.outSize[i] - 1) * g.strides[i] + (k - 1) * g.dilations[i] + 1);
 }
 
-/**
- * Pads the spatial axes (from axis 2) of `x` so every tap's slice is in range; `fill` is the
- * value outside the input (0 for Conv, -inf for MaxPool).
- */
-export function padForTaps(emit: Emitter, x: string, rankTotal: number, g: WindowGeometry, fill: number): string {
+/** Zero-pads the spatial axes (from axis 2) of `x` so every tap's slice is in range. */
+export function padForTaps(emit: Emitter, x: string, rankTotal: number, g: WindowGeometry): string {
   const span = readSpan(g);
   const end = span.map((s, i) => Math.max(0, s - g.padsBegin[i] - g.inSize[i]));
   if (g.padsBegin.every((p) => p === 0) && end.every((p) => p === 0)) return x;
   const lead = new Array<number>(rankTotal - g.kernel.length).fill(0);
   const pads = [...lead, ...g.padsBegin, ...lead, ...end];
-  return emit.op('Pad', [x, emit.ints(pads), emit.scalar(fill)], { mode: attr.string('constant') });
+  return emit.op('Pad', [x, emit.ints(pads), emit.scalar(0)], { mode: attr.string('constant') });
 }
 
 /** The input values tap `tap` multiplies, one per output position: a strided Slice of the padded input. */
@@ -83,18 +80,17 @@ export function tapSlice(emit: Emitter, padded: string, g: WindowGeometry, tap: 
 
 /**
  * ConvTranspose attributes that map a tensor on the output grid back onto the input grid
- * (the adjoint of the window op): rows the forward windows never reached come back as zeros
- * through output_padding; a window running past the padded input (ceil mode) trims pads_end.
+ * (the adjoint of the convolution): rows the forward windows never reached (a stride that does
+ * not divide the padded input) come back as zeros through output_padding.
  */
 export function transposeAttrs(g: WindowGeometry, group: number): Record<string, Attr> {
   const span = readSpan(g);
-  const slack = span.map((s, i) => g.inSize[i] + g.padsBegin[i] + g.padsEnd[i] - s);
   return {
     kernel_shape: attr.ints(g.kernel),
     strides: attr.ints(g.strides),
     dilations: attr.ints(g.dilations),
     group: attr.int(group),
-    pads: attr.ints([...g.padsBegin, ...g.padsEnd.map((p, i) => (slack[i] >= 0 ? p : p - slack[i]))]),
-    output_padding: attr.ints(slack.map((s) => Math.max(0, s))),
+    pads: attr.ints([...g.padsBegin, ...g.padsEnd]),
+    output_padding: attr.ints(span.map((s, i) => g.inSize[i] + g.padsBegin[i] + g.padsEnd[i] - s)),
   };
 }
