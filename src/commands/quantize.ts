@@ -77,7 +77,7 @@ export default class Quantize extends BaseCommand<typeof Quantize> {
     'reduce-range': Flags.boolean({ description: '7-bit weights for CPUs without VNNI (default: quantize.reduce_range).', allowNo: true }),
     equalize: Flags.boolean({ description: 'Cross-layer equalization before calibration (default: quantize.equalize).', allowNo: true }),
     ops: Flags.string({ description: `Op types to quantize (static), comma-separated (default: ${QUANTIZABLE_OPS.join(',')}).` }),
-    'rewrite-prelu': Flags.boolean({ description: "Write float PReLU as Min/Mul/Add, which onnxruntime runs ~2x faster than its PRelu (static; default on).", allowNo: true, default: true }),
+    'rewrite-prelu': Flags.boolean({ description: 'Write PReLU as Min/Mul/Add so that it runs in int8 (static; default on).', allowNo: true, default: true }),
     'quantize-outputs': Flags.boolean({ description: 'Also quantize the graph outputs (static; default: the embedding stays float).', default: false }),
     'dynamic-form': Flags.option({ options: DYNAMIC_FORMS, description: 'dynamic mode: integer (MatMulInteger) or qdq (default: quantize.dynamic_form).' })(),
     color: Flags.option({ options: ['rgb', 'bgr'] as const, description: "Input channel order, when the model's metadata does not say." })(),

@@ -34,7 +34,7 @@ export interface CalibrationOptions {
 
 export const DEFAULT_CALIBRATION: CalibrationOptions = { method: 'minmax', symmetric: false, percentile: 99.99, bins: 2048 };
 
-/** Per-tensor statistics; `signed` spans [min, max], `magnitude` spans [0, max|v|]. */
+/** Per-tensor statistics; `signed` spans [min, max], `magnitude` spans [0, max|v|] (zeros left out). */
 export interface TensorHistogram {
   min: number;
   max: number;
@@ -85,7 +85,10 @@ export function updateHistogram(h: TensorHistogram, values: Float32Array): void 
   for (let i = 0; i < values.length; i++) {
     const v = values[i];
     h.signed[histogramBin(v, h.min, signedWidth, bins)]++;
-    h.magnitude[histogramBin(v < 0 ? -v : v, 0, magnitudeWidth, bins)]++;
+    // Exact zeros are exact in any asymmetric quantization; counted in the magnitude histogram
+    // they would dominate tensors that are mostly zero (after ReLU, min(x, 0)) and pull the
+    // entropy threshold down to a sliver of the real values.
+    if (v !== 0) h.magnitude[histogramBin(v < 0 ? -v : v, 0, magnitudeWidth, bins)]++;
   }
 }
 

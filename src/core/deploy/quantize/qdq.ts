@@ -17,10 +17,12 @@ import { ActivationScheme, QuantParams, Range, activationParams, quantizeBias, q
  *   input's parameters (onnxruntime drops the Q/DQ pair around them).
  * - Relu (and Clip from 0) right after a quantized op is removed: quantizing its input over
  *   [0, max] with the zero point at the type's minimum clamps negatives exactly as Relu does.
- * - Everything else stays float between a DQ and a Q; such ops are listed. PRelu is one: it
- *   has no int8 kernel, and onnxruntime's float PRelu kernel is slow (half of MobileFaceNet's
- *   float time, measured), so it is written as x + (slope - 1) * min(x, 0), three vectorised
- *   passes (`rewritePrelu`).
+ * - A clamp at 0 of a quantized tensor that has other readers (Min(x, 0) below) becomes a
+ *   QuantizeLinear of the input's DequantizeLinear over [lo, 0]: a requantization, no float op.
+ * - PRelu has no int8 kernel, and onnxruntime's float PRelu is slow (half of MobileFaceNet's
+ *   float time, measured), so before planning it is written as x + (slope - 1) * min(x, 0)
+ *   (`rewritePrelu`): Min is a requantization, Mul and Add run as QLinearMul and QLinearAdd.
+ * - Everything else stays float between a DQ and a Q; such ops are listed.
  */
 
 export interface StaticQuantOptions {
@@ -33,14 +35,15 @@ export interface StaticQuantOptions {
   ops: readonly string[];
   /** Quantize the graph outputs (and what reaches them through Reshape-like ops) too; by default the embedding stays float. */
   quantizeOutputs: boolean;
-  /** Write float PRelu nodes as Min/Mul/Add (same function, about twice as fast in onnxruntime). */
+  /** Write PRelu as Min/Mul/Add before quantizing, so that it runs in int8 (same function). */
   rewritePrelu: boolean;
 }
 
 export const WEIGHTED_OPS = ['Conv', 'Gemm', 'MatMul'] as const;
 export const ARITHMETIC_OPS = ['Add', 'Mul', 'Concat', 'GlobalAveragePool', 'AveragePool'] as const;
 export const PASS_THROUGH_OPS = ['MaxPool', 'Reshape', 'Flatten', 'Transpose', 'Squeeze', 'Unsqueeze'] as const;
-export const ABSORBED_OPS = ['Relu', 'Clip'] as const;
+/** Clamps at zero (Relu, Clip from 0, Max(x, 0), Min(x, 0)): a QuantizeLinear can do their work. */
+export const ABSORBED_OPS = ['Relu', 'Clip', 'Max', 'Min'] as const;
 
 export const QUANTIZABLE_OPS: readonly string[] = [...WEIGHTED_OPS, ...ARITHMETIC_OPS, ...PASS_THROUGH_OPS, ...ABSORBED_OPS];
 
@@ -67,10 +70,18 @@ function kindOf(opType: string): Kind | undefined {
 export interface QdqPlan {
   /** Nodes whose inputs/outputs become int8 (weighted, arithmetic, pass-through). */
   quantized: Set<Node>;
-  /** Relu/Clip nodes folded into their producer's output quantization, mapped to that producer. */
+  /** Clamps folded into their producer's output quantization, mapped to that producer. */
   absorbed: Map<Node, Node>;
+  /** Clamps of a quantized tensor with other readers: their output is a QuantizeLinear of the input's DequantizeLinear. */
+  requantized: Set<Node>;
   /** Each quantized activation tensor -> the tensor whose calibrated range it uses. */
   rangeOf: Map<string, string>;
+  /**
+   * Requantized clamps' outputs: the side of their input's range they keep. Min(x, 0) spans
+   * [min x, 0] exactly, so it is not calibrated separately (its histogram, mostly zeros, would
+   * mislead the entropy and percentile methods).
+   */
+  clampedFrom: Map<string, { source: string; keep: 'negative' | 'positive' }>;
   /** Tensors that need a calibrated range. */
   calibrate: string[];
   /** Op types left in float, with counts, and why. */
@@ -102,13 +113,38 @@ export function weightAxis(graph: Graph, node: Node): number | undefined {
   }
 }
 
-function canAbsorb(node: Node, producer: Node | undefined, readers: number, scheme: ActivationScheme, graph: Graph): boolean {
-  if (!producer || readers !== 1 || scheme.symmetric) return false;
-  if (graph.outputs.some((o) => o.name === node.inputs[0])) return false;
-  if (node.opType === 'Relu') return true;
-  // Clip from exactly 0: the range's upper end comes from calibration of the clipped output.
-  const lo = node.inputs[1] ? graph.initializers.get(node.inputs[1])?.tensor : undefined;
-  return lo !== undefined && lo.dims.length === 0 && Number(lo.data[0]) === 0;
+/** Below this many input channels per group (and above 1, depthwise), QLinearConv loses to float. */
+const MIN_INT8_CHANNELS_PER_GROUP = 16;
+
+/** A grouped (not depthwise) convolution with few channels per group, e.g. MobileFaceNet's 64 groups of 2. */
+function isNarrowGroupedConv(graph: Graph, node: Node): boolean {
+  if (node.opType !== 'Conv' || (getAttr(node, 'group', 'int') ?? 1) === 1) return false;
+  const perGroup = graph.initializers.get(node.inputs[1])?.tensor.dims[1] ?? 0;
+  return perGroup > 1 && perGroup < MIN_INT8_CHANNELS_PER_GROUP;
+}
+
+function isScalarZero(graph: Graph, name: string | undefined): boolean {
+  const t = name ? graph.initializers.get(name)?.tensor : undefined;
+  return t !== undefined && t.data.length === 1 && Number(t.data[0]) === 0;
+}
+
+/**
+ * Relu, Clip from 0, Max(x, 0) and Min(x, 0) with x first: an asymmetric QuantizeLinear whose
+ * range ends at 0 (zero point at the type's minimum, or maximum for Min) clamps exactly as they
+ * do, so they need no op of their own. (Clip's upper end comes from calibration of its output.)
+ */
+function clampsAtZero(node: Node, graph: Graph): boolean {
+  switch (node.opType) {
+    case 'Relu':
+      return true;
+    case 'Clip':
+      return isScalarZero(graph, node.inputs[1]);
+    case 'Max':
+    case 'Min':
+      return node.inputs.length === 2 && isScalarZero(graph, node.inputs[1]) && !graph.initializers.has(node.inputs[0]);
+    default:
+      return false;
+  }
 }
 
 /**
@@ -136,6 +172,10 @@ export function planQdq(graph: Graph, opts: StaticQuantOptions): QdqPlan {
   const made = producers(graph);
   const quantized = new Set<Node>();
   const absorbed = new Map<Node, Node>();
+  const requantized = new Set<Node>();
+  const clampedFrom = new Map<string, { source: string; keep: 'negative' | 'positive' }>();
+  /** Outputs of ops left in float on purpose, and what elementwise ops compute from them. */
+  const floatOnly = new Set<string>();
   const rangeOf = new Map<string, string>();
   const floatReasons = new Map<string, { count: number; reason: string }>();
   const leaveFloat = (n: Node, reason: string) => {
@@ -145,6 +185,10 @@ export function planQdq(graph: Graph, opts: StaticQuantOptions): QdqPlan {
     floatReasons.set(key, entry);
   };
   const isActivation = (t: string) => t !== '' && !graph.initializers.has(t);
+  /** Marks an input as quantized, keeping the range source it already has. */
+  const quantizeInput = (t: string) => {
+    if (!clampedFrom.has(t)) rangeOf.set(t, rangeOf.get(t) ?? t);
+  };
   const tail = outputTail(graph);
   const quantizeOutput = (t: string, source = t) => {
     if (!tail.has(t) || opts.quantizeOutputs) rangeOf.set(t, source);
@@ -152,8 +196,7 @@ export function planQdq(graph: Graph, opts: StaticQuantOptions): QdqPlan {
   for (const node of graph.nodes) {
     const kind = kindOf(node.opType);
     if ((node.domain && node.domain !== 'ai.onnx') || !kind) {
-      const prelu = node.opType === 'PRelu' && opts.rewritePrelu ? ', written as Min/Mul/Add' : '';
-      leaveFloat(node, !node.domain || node.domain === 'ai.onnx' ? `no int8 kernel in onnxruntime for this op (runs in float between DequantizeLinear and QuantizeLinear${prelu})` : 'unknown to the quantizer');
+      leaveFloat(node, !node.domain || node.domain === 'ai.onnx' ? 'no int8 kernel in onnxruntime for this op (runs in float between DequantizeLinear and QuantizeLinear)' : 'unknown to the quantizer');
       continue;
     }
     if (!enabled.has(node.opType)) {
@@ -166,43 +209,73 @@ export function planQdq(graph: Graph, opts: StaticQuantOptions): QdqPlan {
           leaveFloat(node, 'weights are not a float constant of a supported layout');
           break;
         }
+        if (isNarrowGroupedConv(graph, node)) {
+          leaveFloat(node, `grouped convolution with few channels per group: onnxruntime's QLinearConv runs it ~6x slower than its float Conv (measured at 2 per group)`);
+          // A Q after it would let onnxruntime fuse it into QLinearConv anyway (it quantizes float weights itself).
+          floatOnly.add(node.outputs[0]);
+          break;
+        }
         quantized.add(node);
-        rangeOf.set(node.inputs[0], node.inputs[0]);
+        quantizeInput(node.inputs[0]);
         quantizeOutput(node.outputs[0]);
         break;
       case 'arithmetic':
+        if (node.inputs.some((t) => floatOnly.has(t))) {
+          leaveFloat(node, 'reads a tensor kept in float');
+          floatOnly.add(node.outputs[0]);
+          break;
+        }
         quantized.add(node);
-        for (const t of node.inputs) if (isActivation(t)) rangeOf.set(t, rangeOf.get(t) ?? t);
+        for (const t of node.inputs) if (isActivation(t)) quantizeInput(t);
         quantizeOutput(node.outputs[0]);
         break;
       case 'passThrough': {
-        const source = rangeOf.get(node.inputs[0]);
-        if (source === undefined) {
+        const x = node.inputs[0];
+        if (floatOnly.has(x)) {
+          leaveFloat(node, 'reads a tensor kept in float');
+          floatOnly.add(node.outputs[0]);
+          break;
+        }
+        const source = rangeOf.get(x);
+        const clamped = clampedFrom.get(x);
+        if (source === undefined && !clamped) {
           leaveFloat(node, 'moves data only; its input is float here');
           break;
         }
         quantized.add(node);
-        quantizeOutput(node.outputs[0], source);
+        if (source !== undefined) quantizeOutput(node.outputs[0], source);
+        else if (!tail.has(node.outputs[0]) || opts.quantizeOutputs) clampedFrom.set(node.outputs[0], clamped as { source: string; keep: 'negative' | 'positive' });
         break;
       }
       case 'absorbed': {
-        const producer = made.get(node.inputs[0]);
-        const from = producer && quantized.has(producer) && kindOf(producer.opType) !== 'passThrough' ? producer : undefined;
-        if (!canAbsorb(node, from, readers.get(node.inputs[0])?.length ?? 0, opts.activations, graph) || !from) {
-          leaveFloat(node, 'not directly after a quantized op, or activations are symmetric');
+        const x = node.inputs[0];
+        if (floatOnly.has(x)) {
+          leaveFloat(node, 'reads a tensor kept in float');
+          floatOnly.add(node.outputs[0]);
           break;
         }
-        absorbed.set(node, from);
-        // The producer will write the activation's output; its own output is no longer a tensor.
-        rangeOf.delete(node.inputs[0]);
-        rangeOf.set(node.outputs[0], node.outputs[0]);
+        if (!clampsAtZero(node, graph) || opts.activations.symmetric || rangeOf.get(x) === undefined || tail.has(node.outputs[0])) {
+          leaveFloat(node, 'not a clamp at 0 of a quantized tensor, or activations are symmetric');
+          break;
+        }
+        const producer = made.get(x);
+        const sole = producer && quantized.has(producer) && kindOf(producer.opType) !== 'passThrough' && readers.get(x)?.length === 1 && rangeOf.get(x) === x;
+        if (producer && sole) {
+          // The producer writes the clamp's output; its own output is no longer a tensor.
+          absorbed.set(node, producer);
+          rangeOf.delete(x);
+          rangeOf.set(node.outputs[0], node.outputs[0]);
+        } else {
+          requantized.add(node);
+          clampedFrom.set(node.outputs[0], { source: rangeOf.get(x) as string, keep: node.opType === 'Min' ? 'negative' : 'positive' });
+        }
         break;
       }
     }
   }
   const calibrate = [...new Set(rangeOf.values())];
   const leftInFloat = [...floatReasons].map(([opType, e]) => ({ opType, ...e }));
-  return { quantized, absorbed, rangeOf, calibrate, leftInFloat };
+  return { quantized, absorbed, requantized, rangeOf, clampedFrom, calibrate, leftInFloat };
 }
 
 /** Names and nodes of the rewrite, with unique names for everything added. */
@@ -241,11 +314,14 @@ function scalarFloat(v: number): TensorData {
   return { dtype: 'float32', dims: [], data: Float32Array.of(v) };
 }
 
-/** Emits T -> Q -> DQ; returns the dequantized tensor's name (or `output` when given). */
-function emitQdq(rw: Rewriter, tensor: string, p: QuantParams, output?: string): string {
+/**
+ * Emits Q -> DQ for `tensor`, quantizing `input` (the tensor itself, or for a requantized clamp
+ * its input's DequantizeLinear output); returns the dequantized name (or `output` when given).
+ */
+function emitQdq(rw: Rewriter, tensor: string, p: QuantParams, output?: string, input = tensor): string {
   const scale = rw.constant(`${tensor}/scale`, scalarFloat(p.scale));
   const zp = rw.constant(`${tensor}/zero_point`, zeroPointTensor(p));
-  const q = rw.emit('QuantizeLinear', [tensor, scale, zp], rw.unique(`${tensor}/q`));
+  const q = rw.emit('QuantizeLinear', [input, scale, zp], rw.unique(`${tensor}/q`));
   return rw.emit('DequantizeLinear', [q, scale, zp], output ?? rw.unique(`${tensor}/dq`));
 }
 
@@ -298,21 +374,27 @@ export function applyQdq(source: Graph, plan: QdqPlan, ranges: Map<string, Range
   const byName = new Map(source.nodes.map((n, i) => [n.name, graph.nodes[i]]));
   const mapped = (n: Node) => byName.get(n.name) as Node;
   const absorbedNodes = new Set([...plan.absorbed.keys()].map(mapped));
+  const requantizedNodes = new Set([...plan.requantized].map(mapped));
   for (const [act, producer] of plan.absorbed) mapped(producer).outputs[0] = act.outputs[0];
   const quantizedNodes = new Set([...plan.quantized].map(mapped));
   const params = new Map<string, QuantParams>();
-  for (const [tensor, source] of plan.rangeOf) {
+  const rangeFor = (source: string) => {
     const range = ranges.get(source);
     if (!range) throw new Error(`no calibrated range for tensor ${source}`);
-    params.set(tensor, activationParams(range, opts.activations));
+    return range;
+  };
+  for (const [tensor, source] of plan.rangeOf) params.set(tensor, activationParams(rangeFor(source), opts.activations));
+  for (const [tensor, { source, keep }] of plan.clampedFrom) {
+    const r = rangeFor(source);
+    params.set(tensor, activationParams(keep === 'negative' ? { min: r.min, max: 0 } : { min: 0, max: r.max }, opts.activations));
   }
   const rw = new Rewriter(graph);
   const outputs = new Set(graph.outputs.map((o) => o.name));
   /** What readers of a quantized tensor read instead (its DequantizeLinear output). */
   const readAs = new Map<string, string>();
-  const quantizeTensor = (t: string, p: QuantParams): string | undefined => {
+  const quantizeTensor = (t: string, p: QuantParams, input = t): string | undefined => {
     if (!outputs.has(t)) {
-      readAs.set(t, emitQdq(rw, t, p));
+      readAs.set(t, emitQdq(rw, t, p, undefined, input));
       return undefined;
     }
     // A graph output keeps its name on the DequantizeLinear; the producer writes a new name.
@@ -326,6 +408,12 @@ export function applyQdq(source: Graph, plan: QdqPlan, ranges: Map<string, Range
   }
   for (const node of graph.nodes) {
     if (absorbedNodes.has(node)) continue;
+    if (requantizedNodes.has(node)) {
+      // No op: the clamp's output is its input's dequantized value requantized over [lo, 0] or [0, hi].
+      const out = node.outputs[0];
+      quantizeTensor(out, params.get(out) as QuantParams, readAs.get(node.inputs[0]));
+      continue;
+    }
     const original = node.inputs;
     node.inputs = original.map((t) => readAs.get(t) ?? t);
     if (quantizedNodes.has(node)) {
@@ -349,34 +437,7 @@ export function applyQdq(source: Graph, plan: QdqPlan, ranges: Map<string, Range
       if (renamed) node.outputs[k] = renamed;
     });
   }
-  graph.nodes = opts.rewritePrelu ? rewritePrelu(graph, rw.nodes) : rw.nodes;
+  graph.nodes = rw.nodes;
   pruneInitializers(graph);
   return graph;
-}
-
-/**
- * PRelu(x) = x + (slope - 1) * min(x, 0), as Min, Mul, Add: exact in float up to rounding, and
- * onnxruntime runs these three broadcasting kernels much faster than its PRelu. Slopes must be
- * constants; other PRelu nodes are kept.
- */
-export function rewritePrelu(graph: Graph, nodes: Node[]): Node[] {
-  const zero = '/prelu/zero';
-  let used = false;
-  const out = nodes.flatMap((node): Node[] => {
-    const slope = node.opType === 'PRelu' ? graph.initializers.get(node.inputs[1])?.tensor : undefined;
-    if (!slope || slope.dtype !== 'float32') return [node];
-    used = true;
-    const name = `${node.name}/slope_minus_one`;
-    graph.initializers.set(name, { name, role: 'constant', tensor: { dtype: 'float32', dims: slope.dims.slice(), data: (slope.data as Float32Array).map((v) => v - 1) } });
-    const [x] = node.inputs;
-    const negative = `${node.name}/negative_part`;
-    const scaled = `${node.name}/scaled_negative_part`;
-    return [
-      { name: negative, opType: 'Min', domain: '', inputs: [x, zero], outputs: [negative], attrs: {} },
-      { name: scaled, opType: 'Mul', domain: '', inputs: [negative, name], outputs: [scaled], attrs: {} },
-      { name: node.name, opType: 'Add', domain: '', inputs: [x, scaled], outputs: node.outputs, attrs: {} },
-    ];
-  });
-  if (used) graph.initializers.set(zero, { name: zero, role: 'constant', tensor: { dtype: 'float32', dims: [], data: Float32Array.of(0) } });
-  return out;
 }

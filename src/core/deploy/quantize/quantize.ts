@@ -11,6 +11,7 @@ import { inputTensor } from './faceImages';
 import { convertToFloat16 } from './float16';
 import { assertFloatModel, opCounts } from './inspect';
 import { upgradeToQdqOpset } from './opset';
+import { rewritePrelu } from './prelu';
 import { StaticQuantOptions, applyQdq, planQdq } from './qdq';
 
 /**
@@ -51,6 +52,8 @@ export interface QuantizeDetails {
   /** float16: the tensors converted. */
   convertedTensors?: number;
   equalizedPairs?: number;
+  /** PRelu nodes written as Min/Mul/Add so that they run in int8. */
+  preluRewritten?: number;
   calibratedTensors?: number;
   calibrationImages?: number;
   /** float16: values beyond float16's range, clamped. */
@@ -99,6 +102,10 @@ export async function quantizeStatic(
     equalizedPairs = equalizePairs(prepared, pairs, maxima);
     onProgress?.({ stage: 'equalize', done: 1, total: 1 });
   }
+  // After equalization, which needs PRelu whole (it is positively homogeneous, its parts are not).
+  const prelus = prepared.nodes.filter((n) => n.opType === 'PRelu').length;
+  if (opts.static.rewritePrelu) prepared.nodes = rewritePrelu(prepared, prepared.nodes);
+  const preluRewritten = prelus - prepared.nodes.filter((n) => n.opType === 'PRelu').length;
   const plan = planQdq(prepared, opts.static);
   const ranges = await calibrateRanges(prepared, plan.calibrate, batches, opts.calibration, opts.engine, (p) =>
     onProgress?.({ stage: 'calibrate', done: (p.pass - 1) * p.total + p.done, total: p.passes * p.total }),
@@ -113,6 +120,7 @@ export async function quantizeStatic(
       leftInFloat: plan.leftInFloat,
       quantizedNodes: plan.quantized.size,
       equalizedPairs,
+      preluRewritten,
       calibratedTensors: plan.calibrate.length,
       calibrationImages: images.length,
     },
@@ -129,6 +137,7 @@ function describeSettings(opts: QuantizeOptions, details: QuantizeDetails): Reco
         calibration: opts.calibration.method === 'percentile' ? `percentile ${opts.calibration.percentile}` : opts.calibration.method,
         calibration_images: details.calibrationImages,
         equalized_pairs: details.equalizedPairs ?? 0,
+        prelu_as_int8_min_mul_add: details.preluRewritten ?? 0,
       };
     case 'dynamic':
       return { mode: `dynamic int8 (${opts.dynamic.form})`, weights: 'int8 symmetric per output column', ops: 'MatMul, Gemm' };
