@@ -125,6 +125,7 @@ function splitProfile(file, categorize, steps) {
   const runs = events.filter((e) => e.cat === 'Session' && e.name === 'model_run');
   const byCategory = {};
   const byOp = {};
+  const byNode = {};
   let total = 0;
   for (const e of events) {
     if (e.cat !== 'Node' || !e.name.endsWith('_kernel_time')) continue;
@@ -134,10 +135,11 @@ function splitProfile(file, categorize, steps) {
     byCategory[cat] = (byCategory[cat] ?? 0) + ms;
     const key = `${cat} :: ${e.args.op_name}`;
     byOp[key] = (byOp[key] ?? 0) + ms;
+    byNode[node] = (byNode[node] ?? 0) + ms;
     total += ms;
   }
   const sorted = (o) => Object.fromEntries(Object.entries(o).sort((a, b) => b[1] - a[1]).map(([k, v]) => [k, { ms: Math.round(v), share: +(v / total).toFixed(3) }]));
-  return { kernelMsPerStep: Math.round(total), runMsPerStep: Math.round(runs.reduce((s, e) => s + e.dur, 0) / 1000 / steps), byCategory: sorted(byCategory), byOp: sorted(byOp) };
+  return { kernelMsPerStep: Math.round(total), runMsPerStep: Math.round(runs.reduce((s, e) => s + e.dur, 0) / 1000 / steps), byCategory: sorted(byCategory), byOp: sorted(byOp), topNodes: Object.fromEntries(Object.entries(sorted(byNode)).slice(0, 40)) };
 }
 
 async function child(model, opts) {

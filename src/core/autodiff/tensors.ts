@@ -78,9 +78,13 @@ export function keptShape(shape: Shape, axes: readonly number[]): Shape {
  * write a full-size temporary.
  */
 export function channelAffine(emit: Emitter, x: string, scale: string, shift: string, channels: number, output?: string): string {
-  const zeros = emit.constant(float32Tensor([channels], new Float32Array(channels)));
+  return centeredAffine(emit, x, emit.constant(float32Tensor([channels], new Float32Array(channels))), scale, shift, channels, output);
+}
+
+/** (x - center) * scale + shift per channel ([C] vectors), still one pass: BatchNormalization's mean input does the centring. */
+export function centeredAffine(emit: Emitter, x: string, center: string, scale: string, shift: string, channels: number, output?: string): string {
   const ones = emit.constant(float32Tensor([channels], new Float32Array(channels).fill(1)));
-  return emit.op('BatchNormalization', [x, scale, shift, zeros, ones], { epsilon: attr.float(0) }, output);
+  return emit.op('BatchNormalization', [x, scale, shift, center, ones], { epsilon: attr.float(0) }, output);
 }
 
 /** A float tensor of zeros with static `dims`. */

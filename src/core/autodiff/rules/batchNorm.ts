@@ -1,19 +1,23 @@
 import { attr, getAttr } from '../../graph/types';
 import { Emitter } from '../emitter';
-import { channelAffine, elementCount, range } from '../tensors';
+import { centeredAffine, elementCount, range } from '../tensors';
 import { BackwardRule, GradientRule, NodeContext, TrainingForm, TrainingFormResult, outputGrad, staticDims } from '../types';
 
 /**
  * BatchNormalization over channel axis 1 of [N, C, ...] (or [N, C]).
  *
  * Training form, composed from reductions: with batch statistics over every axis but 1,
- *   mean = E[x], xc = x - mean, var = E[xc^2] (biased), invstd = 1/sqrt(var + eps),
- *   a = scale * invstd, y = xc * a + bias (one fused per-channel affine pass),
- * and the batch mean and the unbiased variance (var * n/(n-1), what PyTorch folds into
- * running_var) as [C] outputs for the trainer's momentum update. Its backward is the fused
- * formula (n = elements per channel):
- *   dbias = sum dy, dscale = invstd * sum(dy * xc),
+ *   mean = E[x], var = max(E[x^2] - mean^2, 0) (biased), invstd = 1/sqrt(var + eps),
+ *   a = scale * invstd, y = (x - mean) * a + bias,
+ * where the two statistics are reductions of x itself (no centred copy of x is written) and y
+ * is one BatchNormalization pass with those statistics. The batch mean and the unbiased
+ * variance (var * n/(n-1), what PyTorch folds into running_var) are [C] outputs for the
+ * trainer's momentum update. Its backward is the fused formula (n = elements per channel,
+ * xc = x - mean, never materialised):
+ *   dbias = sum dy, dscale = invstd * sum(dy * xc), sum(dy * xc) = sum(dy * x) - mean * sum(dy),
  *   dx = a * dy - a * sum(dy)/n - xc * a * invstd^2 * sum(dy * xc)/n.
+ * E[x^2] - mean^2 loses digits only when |mean| is many times the spread, which BatchNorm
+ * inputs (convolution outputs) are not; the clamp at 0 keeps rounding from going negative.
  *
  * Inference form (a frozen BatchNorm, running statistics as constants): y = x * a + const,
  * so dx = dy * a.
@@ -39,21 +43,19 @@ function trainingForward(ctx: NodeContext): TrainingFormResult {
   const axes = statAxes(xShape.length);
   const channels = staticDims(ctx, [xShape[1]], 'the channel axis')[0];
   const count = elementCount(emit, x, xShape, axes);
-  const mean = emit.op('ReduceMean', [x], { axes: attr.ints(axes), keepdims: attr.int(1) });
-  const xc = emit.op('Sub', [x, mean]);
-  const squares = emit.op('ReduceSumSquare', [xc], { axes: attr.ints(axes), keepdims: attr.int(0) }); // [C]
-  const variance = emit.op('Div', [squares, count]);
+  const mean = emit.op('ReduceMean', [x], { axes: attr.ints(axes), keepdims: attr.int(0) }, emit.fresh(`${node.name}.batch_mean`)); // [C]
+  const meanOfSquares = emit.op('Div', [emit.op('ReduceSumSquare', [x], { axes: attr.ints(axes), keepdims: attr.int(0) }), count]); // [C]
+  const variance = emit.op('Max', [emit.op('Sub', [meanOfSquares, emit.op('Mul', [mean, mean])]), emit.scalar(0)]);
   const invstd = emit.op('Reciprocal', [emit.op('Sqrt', [emit.op('Add', [variance, emit.scalar(epsilonOf(ctx))])])]);
   const a = emit.op('Mul', [invstd, scale]);
-  channelAffine(emit, xc, a, bias, channels, node.outputs[0]);
+  centeredAffine(emit, x, mean, a, bias, channels, node.outputs[0]);
 
-  const batchMean = emit.op('Reshape', [mean, emit.ints([channels])], {}, emit.fresh(`${node.name}.batch_mean`));
-  const batchVar = emit.op('Div', [squares, emit.op('Sub', [count, emit.scalar(1)])], {}, emit.fresh(`${node.name}.batch_var`));
+  const batchVar = emit.op('Div', [emit.op('Mul', [variance, count]), emit.op('Sub', [count, emit.scalar(1)])], {}, emit.fresh(`${node.name}.batch_var`));
   return {
-    saved: { xc, invstd, a, count },
+    saved: { x, mean, invstd, a, count },
     batchStats: {
       node: node.name,
-      mean: batchMean,
+      mean,
       var: batchVar,
       runningMean,
       runningVar,
@@ -62,22 +64,22 @@ function trainingForward(ctx: NodeContext): TrainingFormResult {
   };
 }
 
-/** Saved per-channel vectors are [C]; dx = dy * a + (xc * k1 + k0) with the bracket one channelAffine pass. */
+/** Saved per-channel vectors are [C]; dx = dy * a + ((x - mean) * k1 + k0) with the bracket one centredAffine pass. */
 const trainingBackward: BackwardRule = (ctx) => {
   const { emit } = ctx;
   const dY = outputGrad(ctx);
-  const { xc, invstd, a, count } = ctx.saved;
+  const { x, mean, invstd, a, count } = ctx.saved;
   const rank = ctx.inputShapes[0].length;
   const channels = staticDims(ctx, [ctx.inputShapes[0][1]], 'the channel axis')[0];
   const perChannelSum = (t: string) => emit.op('ReduceSum', [t, emit.ints(statAxes(rank))], { keepdims: attr.int(0) });
-  const sumDy = ctx.needs[0] || ctx.needs[2] ? perChannelSum(dY) : '';
-  const sumDyXc = ctx.needs[0] || ctx.needs[1] ? perChannelSum(emit.op('Mul', [dY, xc])) : '';
+  const sumDy = perChannelSum(dY);
+  const sumDyXc = ctx.needs[0] || ctx.needs[1] ? emit.op('Sub', [perChannelSum(emit.op('Mul', [dY, x])), emit.op('Mul', [mean, sumDy])]) : '';
   let dX: string | undefined;
   if (ctx.needs[0]) {
     const perCount = (t: string) => emit.op('Div', [t, count]);
     const k1 = emit.op('Neg', [perCount(emit.op('Mul', [emit.op('Mul', [a, emit.op('Mul', [invstd, invstd])]), sumDyXc]))]);
     const k0 = emit.op('Neg', [perCount(emit.op('Mul', [a, sumDy]))]);
-    dX = emit.op('Add', [emit.op('Mul', [dY, perChannel(emit, a, channels, rank)]), channelAffine(emit, xc, k1, k0, channels)]);
+    dX = emit.op('Add', [emit.op('Mul', [dY, perChannel(emit, a, channels, rank)]), centeredAffine(emit, x, mean, k1, k0, channels)]);
   }
   return [dX, ctx.needs[1] ? emit.op('Mul', [sumDyXc, invstd]) : undefined, ctx.needs[2] ? sumDy : undefined];
 };

@@ -4,9 +4,9 @@ import { BackwardRule, NodeContext, TrainingForm, TrainingFormResult, outputGrad
 
 /**
  * PRelu while training, composed from fast elementwise passes: onnxruntime's PRelu kernel (with a
- * per-channel slope) and Where are several times slower than a Mul, a Min or a
+ * per-channel slope) and Where are several times slower than a Mul, a Clip or a
  * BatchNormalization over the same tensor (BENCHMARKS.md). With n = min(x, 0):
- *   y = x + (slope - 1) * n                      (Min, Mul, Add),
+ *   y = x + (slope - 1) * n                      (Clip, Mul, Add),
  *   dslope = sum(dy * n) over the broadcast axes,
  *   dx = dy * (1 + (slope - 1) * [n < 0])        (slope below zero, 1 elsewhere, as before).
  * The backward reads n only, so x need not stay alive. With one slope per channel (or a single
@@ -23,7 +23,8 @@ function perChannelCount(x: Shape, slope: Shape): number | undefined {
 function trainingForward(ctx: NodeContext): TrainingFormResult {
   const { emit, node } = ctx;
   const [x, slope] = node.inputs;
-  const negative = emit.op('Min', [x, emit.scalar(0)]);
+  // Clip with only an upper bound, not Min(x, 0): onnxruntime's Min broadcasts a scalar through a generic path ~7x slower.
+  const negative = emit.op('Clip', [x, '', emit.scalar(0)]);
   const slopeMinusOne = emit.op('Sub', [slope, emit.scalar(1)]);
   emit.op('Add', [x, emit.op('Mul', [negative, slopeMinusOne])], {}, node.outputs[0]);
   return { saved: { negative, slopeMinusOne } };
