@@ -126,6 +126,7 @@ function splitProfile(file, categorize, steps) {
   const byCategory = {};
   const byOp = {};
   const byNode = {};
+  const byPart = {};
   let total = 0;
   for (const e of events) {
     if (e.cat !== 'Node' || !e.name.endsWith('_kernel_time')) continue;
@@ -136,10 +137,12 @@ function splitProfile(file, categorize, steps) {
     const key = `${cat} :: ${e.args.op_name}`;
     byOp[key] = (byOp[key] ?? 0) + ms;
     byNode[node] = (byNode[node] ?? 0) + ms;
+    const part = /^grad\/(.+?)\/(d[A-Z])\//.exec(node);
+    if (part) byPart[`${part[1]} ${part[2]}`] = (byPart[`${part[1]} ${part[2]}`] ?? 0) + ms;
     total += ms;
   }
   const sorted = (o) => Object.fromEntries(Object.entries(o).sort((a, b) => b[1] - a[1]).map(([k, v]) => [k, { ms: Math.round(v), share: +(v / total).toFixed(3) }]));
-  return { kernelMsPerStep: Math.round(total), runMsPerStep: Math.round(runs.reduce((s, e) => s + e.dur, 0) / 1000 / steps), byCategory: sorted(byCategory), byOp: sorted(byOp), topNodes: Object.fromEntries(Object.entries(sorted(byNode)).slice(0, 40)) };
+  return { kernelMsPerStep: Math.round(total), runMsPerStep: Math.round(runs.reduce((s, e) => s + e.dur, 0) / 1000 / steps), byCategory: sorted(byCategory), byOp: sorted(byOp), topNodes: Object.fromEntries(Object.entries(sorted(byNode)).slice(0, 40)), convParts: sorted(byPart) };
 }
 
 async function child(model, opts) {

@@ -124,6 +124,8 @@ const CONV_CASES: OpCase[] = [
   convCase('groups 2', [2, 4, 5, 5], [6, 2, 3, 3], { pads: [1, 1, 1, 1], group: 2 }),
   convCase('depthwise stride 2', [2, 4, 6, 6], [4, 1, 3, 3], { strides: [2, 2], pads: [1, 1, 1, 1], group: 4 }),
   convCase('depthwise 3x3 stride 1', [2, 4, 5, 5], [4, 1, 3, 3], { pads: [1, 1, 1, 1], group: 4 }),
+  // Every geometry parameter differs between the axes, so a rule that mixes them up fails.
+  convCase('depthwise 3x2 kernel, strides 1x2, dilations 2x3, uneven pads', [2, 3, 8, 9], [3, 1, 3, 2], { strides: [1, 2], pads: [2, 1, 1, 0], dilations: [2, 3], group: 3 }),
   // Few positions, many channels: the per-tap GEMMs (the product M*C*K outweighs the transposes P*(M+C)).
   convCase('3x3 deep on a small map', [3, 6, 3, 3], [8, 6, 3, 3], { pads: [1, 1, 1, 1] }, true),
   convCase('1x1 stride 2 (downsample shortcut)', [2, 4, 5, 5], [6, 4, 1, 1], { strides: [2, 2] }),
