@@ -1,6 +1,6 @@
 import * as ort from 'onnxruntime-node';
-import { GRADIENT_RULES, TRAINING_FORMS, buildTrainingForward, buildTrainingGraph } from '../src/core/autodiff';
-import { GradientRule, RuleSet, TrainingForm, outputGrad } from '../src/core/autodiff/types';
+import { buildTrainingForward, buildTrainingGraph } from '../src/core/autodiff';
+import { RuleSet } from '../src/core/autodiff/types';
 import { GraphBuilder, Init } from '../src/core/graph/builder';
 import { Graph, InitializerRole, Node, attr, getAttr, int64Tensor } from '../src/core/graph/types';
 import { filled } from '../src/core/nn/init';
@@ -8,6 +8,7 @@ import { linear } from '../src/core/nn/layers';
 import { BACKBONES, BackboneName } from '../src/core/nn/registry';
 import { tiny } from '../src/core/nn/tiny';
 import { Rng } from '../src/core/util/rng';
+import { bnStatsAsConstants, transposedKernel } from './helpers/brokenRules';
 import { session, tensor } from './helpers/gradcheck';
 
 /**
@@ -321,26 +322,6 @@ async function networkCheck(graph: Graph, tol: { atol: number; rtol: number }, r
 
 /** Stated tolerance for float32 gradients of the whole network against float64 differences. */
 const NETWORK_TOLERANCE = { atol: 5e-6, rtol: 5e-4 };
-
-// ---------------------------------------------------------------- broken rules, network-wide
-
-const transposedKernel: GradientRule = {
-  backward: (ctx) => {
-    const w = ctx.emit.op('Transpose', [ctx.node.inputs[1]], { perm: attr.ints([0, 1, 3, 2]) });
-    const broken = GRADIENT_RULES.Conv.backward({ ...ctx, node: { ...ctx.node, inputs: [ctx.node.inputs[0], w, ...ctx.node.inputs.slice(2)] } });
-    return [broken[0], ...GRADIENT_RULES.Conv.backward({ ...ctx, needs: ctx.needs.map((n, i) => n && i > 0) }).slice(1)];
-  },
-};
-const bnStatsAsConstants: TrainingForm = {
-  ...TRAINING_FORMS.BatchNormalization,
-  backward: (ctx) => {
-    const grads = TRAINING_FORMS.BatchNormalization.backward(ctx);
-    // dx = dy * scale * invstd, as if mean and variance did not depend on x.
-    const shape = ctx.inputShapes[0].map((d, i) => (i === 1 ? d : 1)) as number[];
-    const a = ctx.emit.op('Reshape', [ctx.saved.a, ctx.emit.ints(shape)]);
-    return [ctx.needs[0] ? ctx.emit.op('Mul', [outputGrad(ctx), a]) : undefined, grads[1], grads[2]];
-  },
-};
 
 // ---------------------------------------------------------------- tests
 

@@ -8,6 +8,7 @@ import { GraphBuilder, Init } from '../src/core/graph/builder';
 import { inferShapes } from '../src/core/graph/shapes';
 import { Attr, Graph, attr, float32Tensor, int64Tensor, numel } from '../src/core/graph/types';
 import { Rng } from '../src/core/util/rng';
+import { bnStatsAsConstants, convWithKernel, transposedKernel } from './helpers/brokenRules';
 import { DataFeed, GradcheckOptions, GradcheckReport, Precision, formatReport, gradcheck, session, tensor } from './helpers/gradcheck';
 
 /**
@@ -409,22 +410,6 @@ function withRule(op: string, rule: GradientRule): Partial<RuleSet> {
 const flip = (emit: Emitter, t: string, dims: number[]) =>
   emit.op('Slice', [t, emit.ints([dims[2] - 1, dims[3] - 1]), emit.ints([-dims[2] - 1, -dims[3] - 1]), emit.ints([2, 3]), emit.ints([-1, -1])]);
 
-/** Conv's rule, but its input gradient uses a kernel transformed by `edit` (a bug in the adjoint). */
-function convWithKernel(edit: (emit: Emitter, w: string, dims: number[]) => string): GradientRule {
-  const real = GRADIENT_RULES.Conv;
-  return {
-    backward: (ctx) => {
-      const edited = edit(ctx.emit, ctx.node.inputs[1], ctx.inputShapes[1] as number[]);
-      const node = { ...ctx.node, inputs: [ctx.node.inputs[0], edited, ...ctx.node.inputs.slice(2)] };
-      const grads = real.backward({ ...ctx, node });
-      // Keep the true weight gradient: only the input gradient is broken.
-      const honest = real.backward({ ...ctx, needs: ctx.needs.map((n, i) => n && i > 0) });
-      return [grads[0], ...honest.slice(1)];
-    },
-  };
-}
-
-const transposedKernel = convWithKernel((emit, w) => emit.op('Transpose', [w], { perm: attr.ints([0, 1, 3, 2]) }));
 const flippedKernel = convWithKernel(flip);
 /** Output channels rolled by one: each group's kernels used for the next group's channels. */
 const rolledChannels = convWithKernel((emit, w, dims) =>
@@ -463,17 +448,6 @@ function averagedBroadcast(real: GradientRule): GradientRule {
 /** Add whose gradient skips the reduction to the operand's shape altogether. */
 const unreducedAdd: GradientRule = { backward: (ctx) => ctx.needs.map((n) => (n ? outputGrad(ctx) : undefined)) };
 
-/** BatchNorm's training backward with the batch statistics treated as constants (the eval-mode gradient). */
-const bnStatsAsConstants: TrainingForm = {
-  ...TRAINING_FORMS.BatchNormalization,
-  backward: (ctx) => {
-    const grads = TRAINING_FORMS.BatchNormalization.backward(ctx);
-    // dx = dy * scale * invstd, as if mean and variance did not depend on x.
-    const shape = ctx.inputShapes[0].map((d, i) => (i === 1 ? d : 1)) as number[];
-    const a = ctx.emit.op('Reshape', [ctx.saved.a, ctx.emit.ints(shape)]);
-    return [ctx.needs[0] ? ctx.emit.op('Mul', [outputGrad(ctx), a]) : undefined, grads[1], grads[2]];
-  },
-};
 /** BatchNorm's training backward with n - 1 where n belongs (biased and unbiased variance confused). */
 const bnWrongCount: TrainingForm = {
   ...TRAINING_FORMS.BatchNormalization,

@@ -1,14 +1,13 @@
-import { Args, Flags } from '@oclif/core';
+import { Flags } from '@oclif/core';
 import * as path from 'node:path';
 import { BaseCommand } from '../cli/baseCommand';
 import { engineOptions } from '../cli/engineConfig';
 import { EXIT } from '../cli/exitCodes';
+import { floatModelArgs, floatModelFlags, floatModelRequest } from '../cli/floatModelFlags';
 import { createProgress } from '../cli/progress';
-import { configFlags, engineFlags } from '../cli/sharedFlags';
 import { formatBytes } from '../cli/table';
 import { loadConfig } from '../core/config';
 import { resolveConfigFile } from '../core/config/paths';
-import { CALIBRATION_METHODS } from '../core/deploy/quantize/calibrate';
 import { ExportTfliteReport, SIGNATURE_KEY, runExportTflite } from '../core/deploy/tflite/export';
 import { InputError } from '../core/errors';
 
@@ -28,22 +27,15 @@ export default class ExportTflite extends BaseCommand<typeof ExportTflite> {
     '<%= config.bin %> export-tflite pretrained:mobilefacenet -o mfn.int8.tflite --int8 --calibration faces/aligned',
     '<%= config.bin %> export-tflite resnet50 -o r50.tflite --decompose-prelu',
   ];
-  static override args = { model: Args.string({ description: 'The float model.', required: true }) };
+  static override args = floatModelArgs;
   static override flags = {
-    ...configFlags,
-    ...engineFlags,
+    ...floatModelFlags,
     output: Flags.string({ char: 'o', description: 'Where to write the .tflite file.', required: true }),
     int8: Flags.boolean({ description: 'Full-integer int8 (needs --calibration).', default: false }),
     calibration: Flags.string({ description: 'Folder of aligned face crops to calibrate int8 activation ranges.' }),
-    'calibration-count': Flags.integer({ description: 'Images drawn (seeded) from --calibration (default: quantize.calibration_images).', min: 1 }),
-    method: Flags.option({ options: CALIBRATION_METHODS, description: 'Activation ranges: minmax, percentile or entropy (default: quantize.method).' })(),
-    equalize: Flags.boolean({ description: 'Cross-layer equalization before calibration (default: quantize.equalize).', allowNo: true }),
     batch: Flags.integer({ description: 'Batch size written into the file (the batch dimension stays resizable).', min: 1, default: 1 }),
     'decompose-prelu': Flags.boolean({ description: 'Float: write PReLU as RELU/SUB/MUL/ADD, for runtimes without PRELU (Arm NN).', default: false }),
     verify: Flags.boolean({ description: 'Read the file back and check it (default on).', allowNo: true, default: true }),
-    color: Flags.option({ options: ['rgb', 'bgr'] as const, description: "Input channel order, when the model's metadata does not say." })(),
-    mean: Flags.string({ description: 'Input mean, when the metadata does not say.' }),
-    std: Flags.string({ description: 'Input std, when the metadata does not say.' }),
   };
 
   async run(): Promise<ExportTfliteReport> {
@@ -52,18 +44,9 @@ export default class ExportTflite extends BaseCommand<typeof ExportTflite> {
     const config = loadConfig(flags.config ? resolveConfigFile(flags.config) : undefined, flags.set);
     const engine = engineOptions(config.engine, flags);
     const q = config.quantize;
-    const number = (flag: string, value: string | undefined) => {
-      if (value === undefined) return undefined;
-      const n = Number(value);
-      if (!Number.isFinite(n)) throw new InputError(`--${flag} ${value}: expected a number`);
-      return n;
-    };
     const progress = createProgress({ json: this.jsonEnabled() });
     const result = await runExportTflite(
       {
-        model: this.args.model,
-        sets: flags.set,
-        output: flags.output,
         options: {
           int8: flags.int8,
           batch: flags.batch,
@@ -73,10 +56,7 @@ export default class ExportTflite extends BaseCommand<typeof ExportTflite> {
           engine,
           batchSize: q.batch_size,
         },
-        input: { color: flags.color, mean: number('mean', flags.mean), std: number('std', flags.std) },
-        calibrationDir: flags.calibration,
-        calibrationCount: flags['calibration-count'] ?? q.calibration_images,
-        seed: config.model.seed,
+        ...floatModelRequest(this.args.model, flags, config),
         verify: flags.verify,
       },
       (stage, done, total) => progress.update({ label: `export-tflite: ${stage}`, done, total }),

@@ -1,12 +1,11 @@
-import { Args, Flags } from '@oclif/core';
+import { Flags } from '@oclif/core';
 import { BaseCommand } from '../cli/baseCommand';
 import { engineOptions } from '../cli/engineConfig';
+import { floatModelArgs, floatModelFlags, floatModelRequest, parseNumberFlag } from '../cli/floatModelFlags';
 import { createProgress } from '../cli/progress';
-import { configFlags, engineFlags } from '../cli/sharedFlags';
 import { Table, formatBytes, renderText } from '../cli/table';
 import { loadConfig } from '../core/config';
 import { resolveConfigFile } from '../core/config/paths';
-import { CALIBRATION_METHODS } from '../core/deploy/quantize/calibrate';
 import { DYNAMIC_FORMS } from '../core/deploy/quantize/dynamic';
 import { QuantizeReport, runQuantize } from '../core/deploy/quantize/pipeline';
 import { QUANTIZABLE_OPS } from '../core/deploy/quantize/qdq';
@@ -59,30 +58,23 @@ export default class Quantize extends BaseCommand<typeof Quantize> {
     '<%= config.bin %> quantize pretrained:mobilefacenet -o mfn.int8.onnx --calibration ../shared/data/faces/orl --method entropy',
     '<%= config.bin %> quantize resnet50 -o r50.dyn.onnx --mode dynamic --no-bench',
   ];
-  static override args = { model: Args.string({ description: 'The float model.', required: true }) };
+  static override args = floatModelArgs;
   static override flags = {
-    ...configFlags,
-    ...engineFlags,
+    ...floatModelFlags,
     output: Flags.string({ char: 'o', description: 'Where to write the quantized .onnx file.', required: true }),
     mode: Flags.option({ options: QUANTIZE_MODES, description: 'static, dynamic or float16 (default: quantize.mode).' })(),
     calibration: Flags.string({ description: 'Folder of aligned face crops: calibration images (static), the rest held out for the cosine check.' }),
-    'calibration-count': Flags.integer({ description: 'Images drawn (seeded) from --calibration to calibrate (default: quantize.calibration_images).', min: 1 }),
     'held-out': Flags.string({ description: 'Folder of face crops for the cosine check (default: the calibration images not used to calibrate).' }),
     eval: Flags.string({ description: 'Verification set for accuracy before/after: an ImageFolder (one folder per identity) or an insightface .bin.' }),
-    method: Flags.option({ options: CALIBRATION_METHODS, description: 'Activation ranges: minmax, percentile or entropy (default: quantize.method).' })(),
     percentile: Flags.string({ description: 'Kept share for --method percentile, e.g. 99.99 (default: quantize.percentile).' }),
     symmetric: Flags.boolean({ description: 'Symmetric activation ranges (default: quantize.symmetric).', allowNo: true }),
     'activation-type': Flags.option({ options: ['uint8', 'int8'] as const, description: 'Activation type (default: quantize.activation_type).' })(),
     'per-channel': Flags.boolean({ description: 'One weight scale per output channel (default: quantize.per_channel).', allowNo: true }),
     'reduce-range': Flags.boolean({ description: '7-bit weights for CPUs without VNNI (default: quantize.reduce_range).', allowNo: true }),
-    equalize: Flags.boolean({ description: 'Cross-layer equalization before calibration (default: quantize.equalize).', allowNo: true }),
     ops: Flags.string({ description: `Op types to quantize (static), comma-separated (default: ${QUANTIZABLE_OPS.join(',')}).` }),
     'rewrite-prelu': Flags.boolean({ description: 'Write PReLU as Min/Mul/Add so that it runs in int8 (static; default on).', allowNo: true, default: true }),
     'quantize-outputs': Flags.boolean({ description: 'Also quantize the graph outputs (static; default: the embedding stays float).', default: false }),
     'dynamic-form': Flags.option({ options: DYNAMIC_FORMS, description: 'dynamic mode: integer (MatMulInteger) or qdq (default: quantize.dynamic_form).' })(),
-    color: Flags.option({ options: ['rgb', 'bgr'] as const, description: "Input channel order, when the model's metadata does not say." })(),
-    mean: Flags.string({ description: "Input mean (pixels 0..255 are fed as (x - mean) / std), when the metadata does not say." }),
-    std: Flags.string({ description: 'Input std, when the metadata does not say.' }),
     bench: Flags.boolean({ description: 'Measure speed before and after in this run (default on).', allowNo: true, default: true }),
     'batch-sizes': Flags.string({ description: 'Batch sizes for the speed comparison (default: bench.batch_sizes).' }),
   };
@@ -93,20 +85,11 @@ export default class Quantize extends BaseCommand<typeof Quantize> {
     const config = loadConfig(flags.config ? resolveConfigFile(flags.config) : undefined, flags.set);
     const q = config.quantize;
     const engine = engineOptions(config.engine, flags);
-    const number = (flag: string, value: string | undefined) => {
-      if (value === undefined) return undefined;
-      const n = Number(value);
-      if (!Number.isFinite(n)) throw new InputError(`--${flag} ${value}: expected a number`);
-      return n;
-    };
-    const percentile = number('percentile', flags.percentile) ?? q.percentile;
+    const percentile = parseNumberFlag('percentile', flags.percentile) ?? q.percentile;
     if (!(percentile > 50 && percentile <= 100)) throw new InputError(`--percentile ${flags.percentile}: expected a number in (50, 100]`);
     const progress = createProgress({ json: this.jsonEnabled() });
     const report = await runQuantize(
       {
-        model: this.args.model,
-        sets: flags.set,
-        output: flags.output,
         options: {
           mode: flags.mode ?? q.mode,
           static: {
@@ -123,12 +106,9 @@ export default class Quantize extends BaseCommand<typeof Quantize> {
           engine,
           batchSize: q.batch_size,
         },
-        input: { color: flags.color, mean: number('mean', flags.mean), std: number('std', flags.std) },
-        calibrationDir: flags.calibration,
-        calibrationCount: flags['calibration-count'] ?? q.calibration_images,
+        ...floatModelRequest(this.args.model, flags, config),
         heldOutDir: flags['held-out'],
         evalSet: flags.eval,
-        seed: config.model.seed,
         bench: flags.bench
           ? {
               batchSizes: flags['batch-sizes'] ? parseBatchSizes(flags['batch-sizes']) : config.bench.batch_sizes,
