@@ -48,6 +48,12 @@ export interface SessionSpec {
   labels: string;
   /** Parameter-name prefixes that are not trained. */
   freeze: readonly string[];
+  /**
+   * The batch size, when every batch has it (data.drop_last): the graph is then built for it.
+   * Static shapes let grouped and depthwise convolutions take their fastest weight-gradient
+   * form (a batch-folded Conv) and let onnxruntime plan the graph for one size.
+   */
+  batchSize?: number;
 }
 
 /** What a training step needs from the engine; tests substitute their own. */
@@ -88,8 +94,11 @@ export class TrainingSession implements StepRunner {
 
   /** Differentiates `forward` and loads the training graph (the slow part of starting a run). */
   static async create(forward: Graph, spec: SessionSpec, engine: EngineOptions): Promise<TrainingSession> {
-    const training = buildTrainingGraph(forward, { loss: spec.loss, extraOutputs: [spec.scores], freeze: [...spec.freeze] });
-    const session = await createSession(encodeOnnx(training.graph), engine, 'the training graph');
+    const batchDim = forward.inputs.find((v) => v.name === spec.input)?.shape[0];
+    const dims = spec.batchSize !== undefined && typeof batchDim === 'string' ? { [batchDim]: spec.batchSize } : undefined;
+    const training = buildTrainingGraph(forward, { loss: spec.loss, extraOutputs: [spec.scores], freeze: [...spec.freeze], ...(dims ? { dims } : {}) });
+    // No memory pattern: it keeps a second, pre-planned arena that doubles the peak memory of a training graph.
+    const session = await createSession(encodeOnnx(training.graph), { ...engine, memoryPattern: false }, 'the training graph');
     return new TrainingSession(forward, training, spec, session);
   }
 

@@ -216,7 +216,14 @@ export async function train(config: Config, options: TrainOptions, events: Train
   try {
     session = await TrainingSession.create(
       forward,
-      { loss: head.outputs.loss, scores: head.outputs.scores, input: INPUT_NAME, labels: LABELS_NAME, freeze: config.train.freeze },
+      {
+        loss: head.outputs.loss,
+        scores: head.outputs.scores,
+        input: INPUT_NAME,
+        labels: LABELS_NAME,
+        freeze: config.train.freeze,
+        ...(config.data.drop_last ? { batchSize: config.data.batch_size } : {}),
+      },
       options.engine,
     );
     const accumulation = config.optimizer.accumulation_steps;
