@@ -117,8 +117,13 @@ function workerScript(): { file: string; execArgv: string[] } {
   return { file: path.join(__dirname, 'worker.ts'), execArgv: ['--require', 'ts-node/register/transpile-only'] };
 }
 
-/** Prepares samples in `count` worker threads, each with up to `inFlight` samples. */
-export function workerExecutor(spec: SampleSpec, count: number, inFlight = IN_FLIGHT_PER_THREAD): SampleExecutor {
+/**
+ * Prepares samples in `count` worker threads. Every job is posted as soon as it is asked for, to
+ * the worker with the fewest unfinished ones; each worker queues them and works on
+ * IN_FLIGHT_PER_THREAD at a time (worker.ts), so it keeps going while the main thread is
+ * blocked in a training step and cannot hand out more.
+ */
+export function workerExecutor(spec: SampleSpec, count: number): SampleExecutor {
   const script = workerScript();
   const pending = new Map<number, { lane: number; item: Queued }>();
   let nextId = 0;
@@ -151,7 +156,7 @@ export function workerExecutor(spec: SampleSpec, count: number, inFlight = IN_FL
     return worker;
   });
 
-  const dispatcher: Dispatcher = new Dispatcher(count, inFlight, (lane, item) => {
+  const dispatcher: Dispatcher = new Dispatcher(count, Number.POSITIVE_INFINITY, (lane, item) => {
     const id = nextId++;
     pending.set(id, { lane, item });
     workers[lane].postMessage({ id, job: item.job } satisfies WorkerRequest);

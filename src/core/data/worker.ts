@@ -1,17 +1,38 @@
 /**
  * Worker-thread entry for the data loader: prepares the samples the main thread sends (see
- * pool.ts), several at a time, and returns each as a transferred float32 buffer.
+ * pool.ts), IN_FLIGHT_PER_THREAD at a time in the order they came, and returns each as a
+ * transferred float32 buffer.
  */
-import { parentPort, workerData } from 'worker_threads';
-import { WorkerReply, WorkerRequest, failureReply } from './pool';
+import { MessagePort, parentPort, workerData } from 'worker_threads';
+import { IN_FLIGHT_PER_THREAD, WorkerReply, WorkerRequest, failureReply } from './pool';
 import { SampleSpec, prepareSample } from './sample';
 
-const port = parentPort;
-if (port === null) throw new Error('data loader worker: expected to run in a worker thread');
+function parent(): MessagePort {
+  if (parentPort === null) throw new Error('data loader worker: expected to run in a worker thread');
+  return parentPort;
+}
+const port = parent();
 const spec = workerData as SampleSpec;
+// Jobs queue here, not in the main thread: it is blocked for the whole of each training step
+// (session.run is synchronous), so a worker that had to ask it for the next job would idle.
+const queue: WorkerRequest[] = [];
+let running = 0;
+function pump(): void {
+  while (running < IN_FLIGHT_PER_THREAD && queue.length > 0) {
+    const request = queue.shift() as WorkerRequest;
+    running++;
+    prepareSample(request.job.file, request.job.plan, spec)
+      .then(
+        (data) => port.postMessage({ kind: 'done', id: request.id, data } satisfies WorkerReply, [data.buffer as ArrayBuffer]),
+        (err: unknown) => port.postMessage(failureReply(request.id, err)),
+      )
+      .finally(() => {
+        running--;
+        pump();
+      });
+  }
+}
 port.on('message', (request: WorkerRequest) => {
-  prepareSample(request.job.file, request.job.plan, spec).then(
-    (data) => port.postMessage({ kind: 'done', id: request.id, data } satisfies WorkerReply, [data.buffer as ArrayBuffer]),
-    (err: unknown) => port.postMessage(failureReply(request.id, err)),
-  );
+  queue.push(request);
+  pump();
 });
