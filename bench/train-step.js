@@ -12,7 +12,8 @@
  * be compared by shares, which a shared machine disturbs less than wall time.
  *
  * Usage: node bench/train-step.js [--models mobilefacenet,resnet50] [--steps 3] [--rounds 1]
- *          [--threads 2] [--batch 32] [--classes 1000] [--spin 1|0] [--profile] [--torch]
+ *          [--threads 2] [--batch 32] [--classes 1000] [--spin 1|0] [--pattern 0|1] [--profile] [--torch]
+ *   --pattern 1 turns on onnxruntime's memory pattern (off in training sessions).
  *   --spin 0 turns off onnxruntime's intra-op spinning (EngineOptions.spinning), which helps on
  *   a machine whose cores other processes share.
  *   --torch interleaves ../shared/anchors/torch_anchor.py (Debian's python3-torch) per round.
@@ -28,7 +29,7 @@ const ANCHOR = path.resolve(ROOT, '../shared/anchors/torch_anchor.py');
 const TORCH_NAME = { mobilefacenet: 'mobilefacenet', resnet50: 'seed-resnet50' };
 
 function parseArgs(argv) {
-  const opts = { models: ['mobilefacenet', 'resnet50'], steps: 3, rounds: 1, threads: 2, batch: 32, classes: 1000, spin: 1, profile: false, torch: false, child: undefined };
+  const opts = { models: ['mobilefacenet', 'resnet50'], steps: 3, rounds: 1, threads: 2, batch: 32, classes: 1000, spin: 1, pattern: 0, profile: false, torch: false, child: undefined };
   for (let i = 0; i < argv.length; i++) {
     const key = argv[i].replace(/^--/, '');
     if (key === 'profile' || key === 'torch') opts[key] = true;
@@ -158,8 +159,8 @@ async function child(model, opts) {
   const training = buildTrainingGraph(forward, { loss: 'loss', dims: { N: opts.batch } });
   const bytes = encodeOnnx(training.graph);
   const feeds = feedsFor(ort, forward, training, opts);
-  // A training session: no memory pattern (it doubles the peak); spinning as --spin says.
-  const options = sessionOptions({ provider: 'cpu', threads: opts.threads, graphOptimization: 'all', memoryPattern: false, spinning: opts.spin === 1 });
+  // A training session: no memory pattern unless --pattern 1 (it doubles the peak); spinning as --spin says.
+  const options = sessionOptions({ provider: 'cpu', threads: opts.threads, graphOptimization: 'all', memoryPattern: opts.pattern === 1, spinning: opts.spin === 1 });
 
   let session = await ort.InferenceSession.create(bytes, options);
   await session.run(feeds); // warm-up: allocations, kernel selection
@@ -196,7 +197,7 @@ async function child(model, opts) {
 // ------------------------------------------------------------------ parent: rounds
 
 function runChild(model, opts) {
-  const args = [__filename, '--child', model, '--steps', opts.steps, '--threads', opts.threads, '--batch', opts.batch, '--classes', opts.classes, '--spin', opts.spin];
+  const args = [__filename, '--child', model, '--steps', opts.steps, '--threads', opts.threads, '--batch', opts.batch, '--classes', opts.classes, '--spin', opts.spin, '--pattern', opts.pattern];
   if (opts.profile) args.push('--profile');
   const out = execFileSync(process.execPath, args.map(String), { encoding: 'utf8', maxBuffer: 64 << 20 });
   return JSON.parse(out.trim().split('\n').pop());
