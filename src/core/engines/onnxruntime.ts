@@ -24,7 +24,7 @@ export interface EngineOptions {
    * onnxruntime's memory pattern (default on): one block per run, laid out from the first run's
    * allocations. Training graphs should turn it off: on MobileFaceNet's training graph (batch
    * 32) the pattern's block held 4.2 GB where allocating tensor by tensor from the arena peaks at
-   * 2.2 GB, at the same speed (BENCHMARKS.md, "train step (autodiff)").
+   * 2.2 GB, and it ran no faster (BENCHMARKS.md, "train").
    */
   memoryPattern?: boolean;
   /**

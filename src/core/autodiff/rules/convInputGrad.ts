@@ -8,10 +8,10 @@ import { transposeAttrs } from './window';
  * Conv's input gradient, the adjoint of the convolution. ConvTranspose with the same weight is
  * that adjoint for any geometry. With unit strides the adjoint is also a plain Conv of dY: the
  * kernel flipped in space, input and output channels swapped within each group, and padded by
- * (k - 1) * dilation - pad on each side. onnxruntime runs that Conv (its GEMM and depthwise
+ * (k - 1) * dilation - pad on each side. onnxruntime ran that Conv (its GEMM and depthwise
  * kernels) 1.5-4x faster than ConvTranspose (GEMM then col2im) on MobileFaceNet's layers and on
- * 1x1 layers, and about as fast on ResNet-50's 3x3 ones (BENCHMARKS.md), so it is used wherever
- * it applies: unit strides, pads no larger than the dilated kernel, and a window that does not
+ * 1x1 layers, and about as fast on ResNet-50's 3x3 ones (per-layer times from
+ * bench/train-step.js --profile), so it is used wherever it applies: unit strides, pads no larger than the dilated kernel, and a window that does not
  * cover the whole input (a global conv's adjoint would slide its large kernel over padding,
  * where ConvTranspose is 5x faster).
  */

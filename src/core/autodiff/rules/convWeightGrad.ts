@@ -5,8 +5,9 @@ import { perSampleProducts } from './weightGradProducts';
 import { denseTaps, depthwiseTaps } from './weightGradTaps';
 
 /**
- * Conv's weight gradient, choosing per layer shape among four formulations (the measurements
- * behind each choice are in BENCHMARKS.md, "train step (autodiff)"):
+ * Conv's weight gradient, choosing per layer shape among four formulations (chosen by timing
+ * them on MobileFaceNet's and ResNet-50's layers; `bench/train-step.js --profile` prints the
+ * per-layer split):
  *
  * - Grouped and depthwise convs: the batch-folded Conv, one op that reads the input once, where
  *   the per-tap forms copy it once per tap (element by element when strided) and, at
