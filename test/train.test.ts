@@ -89,6 +89,37 @@ describe('train: the training session', () => {
       await session.release();
     }
   });
+
+  test('with a fixed batch size (drop_last) the graph is built for it: same loss and gradients, other sizes refused', async () => {
+    const cfg = config('x');
+    const { graph: forward, outputs } = attachHead(buildFromConfig(cfg), headSpec(cfg.head), 3, 0);
+    const spec = { loss: outputs.loss, scores: outputs.scores, input: 'input', labels: 'labels', freeze: [] };
+    const symbolic = await TrainingSession.create(forward, spec, ENGINE);
+    const fixed = await TrainingSession.create(forward, { ...spec, batchSize: 2 }, ENGINE);
+    try {
+      expect(fixed.training.graph.inputs.find((v) => v.name === 'input')?.shape[0]).toBe(2);
+      expect(symbolic.training.graph.inputs.find((v) => v.name === 'input')?.shape[0]).toBe(forward.inputs[0].shape[0]);
+      const batch = (n: number) => {
+        const rng = new Rng(7);
+        const oneHot = new Float32Array(n * 3);
+        for (let i = 0; i < n; i++) oneHot[i * 3 + (i % 3)] = 1;
+        const images = Float32Array.from({ length: n * 3 * 112 * 112 }, () => rng.range(-1, 1));
+        return { images, imageDims: [n, 3, 112, 112] as const, labels: Int32Array.from({ length: n }, (_, i) => i % 3), oneHot, size: n };
+      };
+      const a = await symbolic.run(batch(2), new Rng(1));
+      const b = await fixed.run(batch(2), new Rng(1));
+      expect(b.loss).toBeCloseTo(a.loss, 5);
+      for (const [name, g] of a.grads) {
+        const h = b.grads.get(name) as Float32Array;
+        const scale = Math.max(...g.map(Math.abs), 1e-6);
+        expect([name, Math.max(...g.map((v, i) => Math.abs(v - h[i]))) / scale < 1e-4]).toEqual([name, true]);
+      }
+      await expect(fixed.run(batch(3), new Rng(1))).rejects.toThrow();
+    } finally {
+      await symbolic.release();
+      await fixed.release();
+    }
+  });
 });
 
 describe('train: resume', () => {
