@@ -13,7 +13,7 @@ import { loadCheckedFaces } from '../src/core/deploy/quantize/faceSets';
 import { convertToFloat16, float16Bits, float16Value } from '../src/core/deploy/quantize/float16';
 import { QuantizeInputError, assertFloatModel } from '../src/core/deploy/quantize/inspect';
 import { activationParams, dequantizeValue, quantizePerChannel, quantizeValue, roundHalfEven } from '../src/core/deploy/quantize/params';
-import { QuantizeReport } from '../src/core/deploy/quantize/pipeline';
+import { QuantizeReport, runQuantize } from '../src/core/deploy/quantize/pipeline';
 import { DEFAULT_STATIC, StaticQuantOptions, planQdq } from '../src/core/deploy/quantize/qdq';
 import { rewritePrelu } from '../src/core/deploy/quantize/prelu';
 import { QUANTIZATION_METADATA_KEY, QuantizeOptions, prepareFloatGraph, quantizeGraph } from '../src/core/deploy/quantize/quantize';
@@ -363,6 +363,14 @@ describe('bad input', () => {
       fs.writeFileSync(path.join(noise, `pattern${i}.png`), await encodeImage(img, 'png'));
     }
     await expect(loadCheckedFaces(noise, 112, ENGINE)).rejects.toThrow(/4 of 4 images do not look like face crops \(face score below 0\.7: pattern0\.png 0\.\d\d/);
+  });
+
+  test('an output folder that does not exist fails before any work', async () => {
+    const output = path.join(tmp, 'missing-folder', 'x.onnx');
+    const progress: string[] = [];
+    const req = { model: 'tiny', sets: [], output, options: options(), input: {}, calibrationCount: 8, seed: 1 };
+    await expect(runQuantize(req, (p) => progress.push(p.stage))).rejects.toThrow(`cannot write ${output}: directory ${path.dirname(output)} does not exist`);
+    expect(progress).toEqual([]);
   });
 
   test('static quantization without calibration images says what to give', async () => {

@@ -36,6 +36,22 @@ function reason(err: unknown, dir: string): string {
   }
 }
 
+/**
+ * Throws the AtomicWriteError that writeFileAtomic(file) would, for a missing or read-only
+ * directory or a directory in the file's place: for commands that work for a while before they
+ * write, so that a typo in the output path fails at once.
+ */
+export function assertWritable(file: string): void {
+  const dir = path.dirname(path.resolve(file));
+  try {
+    if (!fs.statSync(dir).isDirectory()) throw Object.assign(new Error(`${dir} is not a directory`), { code: 'ENOTDIR' });
+    fs.accessSync(dir, fs.constants.W_OK);
+    if (fs.statSync(file, { throwIfNoEntry: false })?.isDirectory()) throw Object.assign(new Error(`${file} is a directory`), { code: 'EISDIR' });
+  } catch (err) {
+    throw new AtomicWriteError(`cannot write ${file}: ${reason(err, dir)}`, err);
+  }
+}
+
 export function writeFileAtomic(file: string, data: Uint8Array | string): void {
   const dir = path.dirname(path.resolve(file));
   const temp = path.join(dir, `.${path.basename(file)}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`);

@@ -3,7 +3,7 @@ import { EngineOptions } from '../../engines/onnxruntime';
 import { InputSpec } from '../../export/metadata';
 import { encodeOnnx } from '../../graph/onnx';
 import { Graph } from '../../graph/types';
-import { writeFileAtomic } from '../../util/atomic';
+import { assertWritable, writeFileAtomic } from '../../util/atomic';
 import { EmbeddingComparison, VerificationComparison, compareEmbeddings, compareVerification } from './compare';
 import { FaceImage } from './faceImages';
 import { FloatModel, loadFloatModel } from './floatModel';
@@ -101,6 +101,7 @@ async function compareSpeed(before: FloatModel, after: Uint8Array, afterGraph: G
 }
 
 export async function runQuantize(req: QuantizeRequest, onProgress?: (p: PipelineProgress) => void): Promise<QuantizeReport> {
+  assertWritable(req.output);
   const engine = req.options.engine;
   const model = loadFloatModel(req.model, req.sets);
   const { spec, assumed } = resolveInputSpec(model.graph, req.model, req.input);

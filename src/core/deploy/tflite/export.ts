@@ -2,7 +2,7 @@ import { EngineOptions } from '../../engines/onnxruntime';
 import { InputSpec, METADATA_KEYS } from '../../export/metadata';
 import { Graph } from '../../graph/types';
 import { RgbImage } from '../../image/image';
-import { writeFileAtomic } from '../../util/atomic';
+import { assertWritable, writeFileAtomic } from '../../util/atomic';
 import { CalibrationOptions, calibrateRanges, channelMaxima } from '../quantize/calibrate';
 import { equalizePairs, findEqualizationPairs } from '../quantize/equalize';
 import { loadCheckedFaces, splitCalibration } from '../quantize/faceSets';
@@ -190,6 +190,7 @@ export interface ExportTfliteReport {
 /** The export-tflite command's work: load, (calibrate,) convert, write atomically, verify. */
 export async function runExportTflite(req: ExportTfliteRequest, onProgress?: (stage: string, done: number, total: number) => void): Promise<ExportTfliteReport> {
   const opts = req.options;
+  assertWritable(req.output);
   if (opts.int8 && !req.calibrationDir) throw new QuantizeInputError('an int8 export needs calibration images: give --calibration DIR (aligned face crops)');
   if (opts.int8 && opts.decomposePrelu) throw new QuantizeInputError('decomposing PReLU applies to float exports only (int8 keeps PRELU)');
   const model = loadFloatModel(req.model, req.sets);
