@@ -64,7 +64,7 @@ function trainingForward(ctx: NodeContext): TrainingFormResult {
   };
 }
 
-/** Saved per-channel vectors are [C]; dx = dy * a + ((x - mean) * k1 + k0) with the bracket one centredAffine pass. */
+/** Saved per-channel vectors are [C]; dx = dy * a + ((x - mean) * k1 + k0) with the bracket one centeredAffine pass. */
 const trainingBackward: BackwardRule = (ctx) => {
   const { emit } = ctx;
   const dY = outputGrad(ctx);
