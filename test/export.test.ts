@@ -11,7 +11,7 @@ import { buildFromConfig, describeModel } from '../src/core/model/load';
 import { Rng } from '../src/core/util/rng';
 import { GraphBuilder } from '../src/core/graph/builder';
 import { resolveOutputs } from '../src/core/graph/shapes';
-import { add, batchNorm, conv2d, dropout, flatten, linear } from '../src/core/nn/layers';
+import { add, batchNorm, conv2d, dropout, flatten, linear, prelu } from '../src/core/nn/layers';
 
 /** Fresh BatchNorms are identities; give them real statistics so that folding has work to do. */
 function randomizeBatchNorms(g: Graph, seed: number): void {
@@ -67,6 +67,25 @@ describe('export-onnx', () => {
     expect(result.remainingBatchNorms).toBe(0);
     expect(result.removedNoops).toBe(1);
     expect(decodeOnnx(fs.readFileSync(out)).nodes.map((n) => n.opType)).toEqual(['Conv', 'Add', 'Flatten', 'Gemm']);
+    expect(result.verification!.maxRelativeError).toBeLessThan(1e-5);
+  });
+
+  test('PReLU over NCHW is written as depthwise convolutions: the same function for any slope, other PReLUs kept', async () => {
+    const b = new GraphBuilder('prelu', 2);
+    let x = b.input('input', ['N', 3, 112, 112]);
+    x = conv2d(b, 'conv', x, { inC: 3, outC: 5, k: 3, stride: 16, pad: 1 }); // [N,5,7,7]
+    x = prelu(b, 'act', x, 5);
+    x = flatten(b, x);
+    x = prelu(b, 'flat_act', x, 5 * 7 * 7, false); // rank 2: stays a PRelu
+    b.output(x, 'embedding');
+    resolveOutputs(b.graph);
+    // Negative, zero, fractional, one and above-one slopes: x + (1 - a) * relu(-x) must equal each.
+    (b.graph.initializers.get('act.weight')!.tensor.data as Float32Array).set([-0.5, 0, 0.25, 1, 1.7]);
+    const { config } = modelFor('tiny');
+    const out = path.join(tmp, 'prelu.onnx');
+    const result = await exportOnnx(b.graph, describeModel(config), out, { l2Normalize: false, verify: true, engine: DEFAULT_ENGINE });
+    expect(result.preluAsConvs).toBe(1);
+    expect(decodeOnnx(fs.readFileSync(out)).nodes.map((n) => n.opType)).toEqual(['Conv', 'Conv', 'Relu', 'Conv', 'Add', 'Flatten', 'PRelu']);
     expect(result.verification!.maxRelativeError).toBeLessThan(1e-5);
   });
 

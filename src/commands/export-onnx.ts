@@ -50,7 +50,10 @@ export default class ExportOnnx extends BaseCommand<typeof ExportOnnx> {
     });
     if (!this.jsonEnabled()) {
       this.log(`wrote ${result.path} (${formatBytes(result.fileBytes)}, ${result.nodes} nodes)`);
-      this.log(`folded ${result.foldedBatchNorms} BatchNorm layers, ${result.remainingBatchNorms} left (not foldable), removed ${result.removedNoops} no-op nodes`);
+      this.log(
+        `folded ${result.foldedBatchNorms} BatchNorm layers, ${result.remainingBatchNorms} left (not foldable), removed ${result.removedNoops} no-op nodes, ` +
+          `wrote ${result.preluAsConvs} PReLU as depthwise convolutions`,
+      );
       if (result.verification) {
         const v = result.verification;
         this.log(`verified on a random batch of ${v.batch}: max relative error ${v.maxRelativeError.toExponential(2)} (max abs ${v.maxAbsoluteError.toExponential(2)})`);

@@ -9,7 +9,7 @@ import { BenchTarget } from './bench';
  */
 export function benchTarget(source: ModelSource): BenchTarget {
   if (source.kind === 'onnx') return { label: source.label, model: source.bytes, graph: source.graph, fileBytes: source.bytes.byteLength };
-  const { graph } = deployableGraph(source.backbone, describeModel(source.config), false);
+  const { graph } = deployableGraph(source.backbone, describeModel(source.config), false, { forOnnxRuntime: true });
   const model = encodeOnnx(graph);
   return { label: source.label, model, graph: source.backbone, fileBytes: model.byteLength };
 }

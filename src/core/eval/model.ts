@@ -50,6 +50,6 @@ export function loadEvalModel(spec: string, sets: readonly string[] = []): EvalM
     return evalModel(source.label, source.bytes, { ...(source.graph?.metadata ?? {}) }, notes);
   }
   // Our own models are evaluated exactly as export-onnx writes them (BatchNorm folded, raw embedding).
-  const { graph } = deployableGraph(source.backbone, describeModel(source.config), false);
+  const { graph } = deployableGraph(source.backbone, describeModel(source.config), false, { forOnnxRuntime: true });
   return evalModel(source.label, encodeOnnx(graph), { ...graph.metadata });
 }
