@@ -117,8 +117,8 @@ export function weightAxis(graph: Graph, node: Node): number | undefined {
 const MIN_INT8_CHANNELS_PER_GROUP = 16;
 
 /** A grouped (not depthwise) convolution with few channels per group, e.g. MobileFaceNet's 64 groups of 2. */
-function isNarrowGroupedConv(graph: Graph, node: Node): boolean {
-  if (node.opType !== 'Conv' || (getAttr(node, 'group', 'int') ?? 1) === 1) return false;
+function isNarrowGroupedConv(graph: Graph, node: Node | undefined): boolean {
+  if (node?.opType !== 'Conv' || (getAttr(node, 'group', 'int') ?? 1) === 1) return false;
   const perGroup = graph.initializers.get(node.inputs[1])?.tensor.dims[1] ?? 0;
   return perGroup > 1 && perGroup < MIN_INT8_CHANNELS_PER_GROUP;
 }
@@ -212,6 +212,12 @@ export function planQdq(graph: Graph, opts: StaticQuantOptions): QdqPlan {
         if (isNarrowGroupedConv(graph, node)) {
           leaveFloat(node, `grouped convolution with few channels per group: onnxruntime's QLinearConv runs it ~6x slower than its float Conv (measured at 2 per group)`);
           // A Q after it would let onnxruntime fuse it into QLinearConv anyway (it quantizes float weights itself).
+          floatOnly.add(node.outputs[0]);
+          break;
+        }
+        if (floatOnly.has(node.inputs[0]) && isNarrowGroupedConv(graph, made.get(node.inputs[0]))) {
+          // Quantizing its input would put a QuantizeLinear right after that conv, which onnxruntime fuses into QLinearConv.
+          leaveFloat(node, 'reads a grouped convolution kept in float');
           floatOnly.add(node.outputs[0]);
           break;
         }
