@@ -96,17 +96,19 @@ async function loadImageSets(req: QuantizeRequest, size: number, engine: EngineO
 }
 
 /**
- * The float model's fastest form in onnxruntime, for the speed baseline: PReLU as depthwise
- * convolutions (the same function, as export-onnx writes it), so that int8 is compared with the
- * best float has to offer, not with onnxruntime's slow PRelu kernel.
+ * The float model's fastest form in onnxruntime: PReLU as depthwise convolutions (the same
+ * function, as export-onnx writes it). Static int8 replaces PReLU with its own int8 form, so it
+ * is compared with the best float has to offer, not with onnxruntime's slow PRelu kernel;
+ * dynamic int8 and float16 keep the model's float ops as they are and are compared with it as given.
  */
 function fastestFloat(model: FloatModel): Uint8Array {
   const graph = cloneGraph(model.graph);
   return preluAsDepthwiseConvs(graph) > 0 ? encodeOnnx(graph) : model.bytes;
 }
 
-async function compareSpeed(before: FloatModel, after: Uint8Array, afterGraph: Graph, settings: BenchSettings, label: string): Promise<SpeedComparison> {
-  const b = await benchModel({ label: before.label, model: fastestFloat(before), graph: before.graph, fileBytes: before.bytes.byteLength }, settings);
+async function compareSpeed(before: FloatModel, after: Uint8Array, afterGraph: Graph, settings: BenchSettings, label: string, fastestBefore: boolean): Promise<SpeedComparison> {
+  const baseline = fastestBefore ? fastestFloat(before) : before.bytes;
+  const b = await benchModel({ label: before.label, model: baseline, graph: before.graph, fileBytes: before.bytes.byteLength }, settings);
   const a = await benchModel({ label, model: after, graph: afterGraph, fileBytes: after.byteLength }, settings);
   const speedup = b.throughput.map((t) => ({ batch: t.batch, ratio: (a.throughput.find((x) => x.batch === t.batch)?.imagesPerSecond ?? NaN) / t.imagesPerSecond }));
   return { before: b, after: a, speedup };
@@ -159,7 +161,7 @@ export async function runQuantize(req: QuantizeRequest, onProgress?: (p: Pipelin
   }
   if (req.bench) {
     onProgress?.({ stage: 'speed', done: 0, total: 1 });
-    report.speed = await compareSpeed(model, bytes, graph, req.bench, `${model.label} (${req.options.mode})`);
+    report.speed = await compareSpeed(model, bytes, graph, req.bench, `${model.label} (${req.options.mode})`, req.options.mode === 'static');
     onProgress?.({ stage: 'speed', done: 1, total: 1 });
   }
   return report;
