@@ -15,7 +15,7 @@ import { QuantizeInputError, assertFloatModel } from '../src/core/deploy/quantiz
 import { activationParams, dequantizeValue, quantizePerChannel, quantizeValue, roundHalfEven } from '../src/core/deploy/quantize/params';
 import { QuantizeReport, runQuantize } from '../src/core/deploy/quantize/pipeline';
 import { DEFAULT_STATIC, StaticQuantOptions, planQdq } from '../src/core/deploy/quantize/qdq';
-import { rewritePrelu } from '../src/core/deploy/quantize/prelu';
+import { preluAsDepthwiseConvs } from '../src/core/export/preluAsConvs';
 import { QUANTIZATION_METADATA_KEY, QuantizeOptions, prepareFloatGraph, quantizeGraph } from '../src/core/deploy/quantize/quantize';
 import { MOBILEFACENET_INPUT, importPretrainedTflite } from '../src/core/deploy/tflite/pretrained';
 import { DEFAULT_ENGINE } from '../src/core/engines/onnxruntime';
@@ -204,7 +204,7 @@ describe('static int8 (QDQ)', () => {
     expect(graph.outputs.map((o) => o.name)).toEqual(model.outputs.map((o) => o.name));
     for (const [k, v] of Object.entries(model.metadata)) expect(graph.metadata[k]).toBe(v);
     expect(JSON.parse(graph.metadata[QUANTIZATION_METADATA_KEY]).mode).toBe('static int8 (QDQ)');
-    // PReLU is written as Min/Mul/Add so that it runs in int8; nothing is left in float.
+    // PReLU is written as depthwise convolutions around a Relu so that it runs in int8; nothing is left in float.
     expect(details.preluRewritten).toBe(4);
     expect(details.leftInFloat).toEqual([]);
     // Every conv reads dequantized int8 weights, with one scale per output channel.
@@ -220,11 +220,10 @@ describe('static int8 (QDQ)', () => {
     const bytes = encodeOnnx(graph);
     await runModel(bytes, heldOut, { graphOptimizationLevel: 'all', optimizedModelFilePath: optimized });
     const ops = countOps(decodeOnnx(fs.readFileSync(optimized)));
-    expect(ops.QLinearConv).toBe(countOps(model).Conv);
+    // ... the PReLUs' two depthwise convolutions each included, with no float op left between the convolutions.
+    expect(ops.QLinearConv).toBe(countOps(model).Conv + 2 * 4);
     expect(ops.Conv ?? 0).toBe(0);
-    // ... and the PReLU parts into int8 kernels, with no float op left between the convolutions.
-    expect(ops.QLinearMul).toBe(4);
-    expect([ops.PRelu, ops.Min, ops.Mul, ops.Add].every((n) => n === undefined)).toBe(true);
+    expect([ops.PRelu, ops.Relu, ops.Add].every((n) => n === undefined)).toBe(true);
     const cos = centeredCosine(await runModel(encodeOnnx(model), heldOut), await runModel(bytes, heldOut), 8);
     process.stdout.write(`tiny static int8 (defaults): centred cosine mean ${cos.mean.toFixed(4)}, min ${cos.min.toFixed(4)}\n`);
     // Centred, on a random-weight model: a much harsher measure than the real-face cosine below.
@@ -288,12 +287,13 @@ describe('static int8 (QDQ)', () => {
   test("a grouped conv with few channels per group stays float, and so does the PReLU after it", () => {
     // MobileFaceNet's stem_dw: 64 groups of 2 channels, which onnxruntime's QLinearConv runs ~6x slower than float.
     const prepared = prepareFloatGraph(buildFromConfig(loadConfig('mobilefacenet')), 'mobilefacenet');
-    prepared.nodes = rewritePrelu(prepared, prepared.nodes);
+    preluAsDepthwiseConvs(prepared);
     const plan = planQdq(prepared, DEFAULT_STATIC);
     const grouped = prepared.nodes.find((n) => n.name.includes('stem_dw') && n.opType === 'Conv') as Graph['nodes'][number];
     expect([...plan.quantized]).not.toContain(grouped);
     expect(plan.rangeOf.has(grouped.outputs[0])).toBe(false);
-    expect(plan.leftInFloat.map((f) => [f.opType, f.count])).toEqual([['Conv', 1], ['Min', 1], ['Mul', 1], ['Add', 1]]);
+    // Its PReLU's first depthwise conv reads it directly (a QuantizeLinear there would fuse it into QLinearConv), then the Relu and the Add.
+    expect(plan.leftInFloat.map((f) => [f.opType, f.count])).toEqual([['Conv', 2], ['Relu', 1], ['Add', 1]]);
     expect(plan.quantized.size).toBeGreaterThan(100);
   });
 
@@ -424,7 +424,7 @@ describe('real faces', () => {
     expect(report.cosine?.mean).toBeGreaterThan(0.95);
     expect(report.verification?.pairs).toBeGreaterThan(100);
     expect(Number.isFinite(report.verification?.dropPoints)).toBe(true);
-    expect(report.settings.prelu_as_int8_min_mul_add).toBe(4);
+    expect(report.settings.prelu_as_int8_depthwise_convs).toBe(4);
     expect(decodeOnnx(fs.readFileSync(out)).metadata[QUANTIZATION_METADATA_KEY]).toContain('minmax');
   });
 });

@@ -72,7 +72,7 @@ export default class Quantize extends BaseCommand<typeof Quantize> {
     'per-channel': Flags.boolean({ description: 'One weight scale per output channel (default: quantize.per_channel).', allowNo: true }),
     'reduce-range': Flags.boolean({ description: '7-bit weights for CPUs without VNNI (default: quantize.reduce_range).', allowNo: true }),
     ops: Flags.string({ description: `Op types to quantize (static), comma-separated (default: ${QUANTIZABLE_OPS.join(',')}).` }),
-    'rewrite-prelu': Flags.boolean({ description: 'Write PReLU as Min/Mul/Add so that it runs in int8 (static; default on).', allowNo: true, default: true }),
+    'rewrite-prelu': Flags.boolean({ description: 'Write PReLU as depthwise convolutions around a Relu so that it runs in int8 (static; default on).', allowNo: true, default: true }),
     'quantize-outputs': Flags.boolean({ description: 'Also quantize the graph outputs (static; default: the embedding stays float).', default: false }),
     'dynamic-form': Flags.option({ options: DYNAMIC_FORMS, description: 'dynamic mode: integer (MatMulInteger) or qdq (default: quantize.dynamic_form).' })(),
     bench: Flags.boolean({ description: 'Measure speed before and after in this run (default on).', allowNo: true, default: true }),

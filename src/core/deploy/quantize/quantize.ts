@@ -1,6 +1,7 @@
 import { EngineOptions } from '../../engines/onnxruntime';
 import { InputSpec } from '../../export/metadata';
 import { optimizeForInference } from '../../export/optimize';
+import { preluAsDepthwiseConvs } from '../../export/preluAsConvs';
 import { cloneGraph } from '../../graph/edit';
 import { Graph } from '../../graph/types';
 import { RgbImage } from '../../image/image';
@@ -11,7 +12,6 @@ import { inputTensor } from './faceImages';
 import { convertToFloat16 } from './float16';
 import { assertFloatModel, opCounts } from './inspect';
 import { upgradeToQdqOpset } from './opset';
-import { rewritePrelu } from './prelu';
 import { StaticQuantOptions, applyQdq, planQdq } from './qdq';
 
 /**
@@ -52,7 +52,7 @@ export interface QuantizeDetails {
   /** float16: the tensors converted. */
   convertedTensors?: number;
   equalizedPairs?: number;
-  /** PRelu nodes written as Min/Mul/Add so that they run in int8. */
+  /** PRelu nodes written as depthwise convolutions around a Relu, so that they run in int8. */
   preluRewritten?: number;
   calibratedTensors?: number;
   calibrationImages?: number;
@@ -103,9 +103,7 @@ export async function quantizeStatic(
     onProgress?.({ stage: 'equalize', done: 1, total: 1 });
   }
   // After equalization, which needs PRelu whole (it is positively homogeneous, its parts are not).
-  const prelus = prepared.nodes.filter((n) => n.opType === 'PRelu').length;
-  if (opts.static.rewritePrelu) prepared.nodes = rewritePrelu(prepared, prepared.nodes);
-  const preluRewritten = prelus - prepared.nodes.filter((n) => n.opType === 'PRelu').length;
+  const preluRewritten = opts.static.rewritePrelu ? preluAsDepthwiseConvs(prepared) : 0;
   const plan = planQdq(prepared, opts.static);
   const ranges = await calibrateRanges(prepared, plan.calibrate, batches, opts.calibration, opts.engine, (p) =>
     onProgress?.({ stage: 'calibrate', done: (p.pass - 1) * p.total + p.done, total: p.passes * p.total }),
@@ -137,7 +135,7 @@ function describeSettings(opts: QuantizeOptions, details: QuantizeDetails): Reco
         calibration: opts.calibration.method === 'percentile' ? `percentile ${opts.calibration.percentile}` : opts.calibration.method,
         calibration_images: details.calibrationImages,
         equalized_pairs: details.equalizedPairs ?? 0,
-        prelu_as_int8_min_mul_add: details.preluRewritten ?? 0,
+        prelu_as_int8_depthwise_convs: details.preluRewritten ?? 0,
       };
     case 'dynamic':
       return { mode: `dynamic int8 (${opts.dynamic.form})`, weights: 'int8 symmetric per output column', ops: 'MatMul, Gemm' };
