@@ -17,8 +17,6 @@ import { ActivationScheme, QuantParams, Range, activationParams, quantizeBias, q
  *   input's parameters (onnxruntime drops the Q/DQ pair around them).
  * - Relu (and Clip from 0) right after a quantized op is removed: quantizing its input over
  *   [0, max] with the zero point at the type's minimum clamps negatives exactly as Relu does.
- * - A clamp at 0 of a quantized tensor that has other readers (Min(x, 0) below) becomes a
- *   QuantizeLinear of the input's DequantizeLinear over [lo, 0]: a requantization, no float op.
  * - PRelu has no int8 kernel, and onnxruntime's float PRelu is slow (half of MobileFaceNet's
  *   float time, measured), so before planning it is written as x + (1 - slope) * relu(-x) with
  *   depthwise 1x1 convolutions (export/preluAsConvs.ts): two QLinearConv (the Relu absorbed)
@@ -44,8 +42,8 @@ export interface StaticQuantOptions {
 export const WEIGHTED_OPS = ['Conv', 'Gemm', 'MatMul'] as const;
 export const ARITHMETIC_OPS = ['Add', 'Mul', 'Concat', 'GlobalAveragePool', 'AveragePool'] as const;
 export const PASS_THROUGH_OPS = ['MaxPool', 'Reshape', 'Flatten', 'Transpose', 'Squeeze', 'Unsqueeze'] as const;
-/** Clamps at zero (Relu, Clip from 0, Max(x, 0), Min(x, 0)): a QuantizeLinear can do their work. */
-export const ABSORBED_OPS = ['Relu', 'Clip', 'Max', 'Min'] as const;
+/** Clamps at zero (Relu, Clip from 0): a QuantizeLinear can do their work. */
+export const ABSORBED_OPS = ['Relu', 'Clip'] as const;
 
 export const QUANTIZABLE_OPS: readonly string[] = [...WEIGHTED_OPS, ...ARITHMETIC_OPS, ...PASS_THROUGH_OPS, ...ABSORBED_OPS];
 
@@ -74,16 +72,8 @@ export interface QdqPlan {
   quantized: Set<Node>;
   /** Clamps folded into their producer's output quantization, mapped to that producer. */
   absorbed: Map<Node, Node>;
-  /** Clamps of a quantized tensor with other readers: their output is a QuantizeLinear of the input's DequantizeLinear. */
-  requantized: Set<Node>;
   /** Each quantized activation tensor -> the tensor whose calibrated range it uses. */
   rangeOf: Map<string, string>;
-  /**
-   * Requantized clamps' outputs: the side of their input's range they keep. Min(x, 0) spans
-   * [min x, 0] exactly, so it is not calibrated separately (its histogram, mostly zeros, would
-   * mislead the entropy and percentile methods).
-   */
-  clampedFrom: Map<string, { source: string; keep: 'negative' | 'positive' }>;
   /** Tensors that need a calibrated range. */
   calibrate: string[];
   /** Op types left in float, with counts, and why. */
@@ -131,22 +121,12 @@ function isScalarZero(graph: Graph, name: string | undefined): boolean {
 }
 
 /**
- * Relu, Clip from 0, Max(x, 0) and Min(x, 0) with x first: an asymmetric QuantizeLinear whose
- * range ends at 0 (zero point at the type's minimum, or maximum for Min) clamps exactly as they
- * do, so they need no op of their own. (Clip's upper end comes from calibration of its output.)
+ * Relu and Clip from 0: an asymmetric QuantizeLinear whose range starts at 0 (zero point at the
+ * type's minimum) clamps exactly as they do, so they need no op of their own. (Clip's upper end
+ * comes from calibration of its output.)
  */
 function clampsAtZero(node: Node, graph: Graph): boolean {
-  switch (node.opType) {
-    case 'Relu':
-      return true;
-    case 'Clip':
-      return isScalarZero(graph, node.inputs[1]);
-    case 'Max':
-    case 'Min':
-      return node.inputs.length === 2 && isScalarZero(graph, node.inputs[1]) && !graph.initializers.has(node.inputs[0]);
-    default:
-      return false;
-  }
+  return node.opType === 'Relu' || (node.opType === 'Clip' && isScalarZero(graph, node.inputs[1]));
 }
 
 /**
@@ -174,8 +154,6 @@ export function planQdq(graph: Graph, opts: StaticQuantOptions): QdqPlan {
   const made = producers(graph);
   const quantized = new Set<Node>();
   const absorbed = new Map<Node, Node>();
-  const requantized = new Set<Node>();
-  const clampedFrom = new Map<string, { source: string; keep: 'negative' | 'positive' }>();
   /** Outputs of ops left in float on purpose, and what elementwise ops compute from them. */
   const floatOnly = new Set<string>();
   const rangeOf = new Map<string, string>();
@@ -188,9 +166,7 @@ export function planQdq(graph: Graph, opts: StaticQuantOptions): QdqPlan {
   };
   const isActivation = (t: string) => t !== '' && !graph.initializers.has(t);
   /** Marks an input as quantized, keeping the range source it already has. */
-  const quantizeInput = (t: string) => {
-    if (!clampedFrom.has(t)) rangeOf.set(t, rangeOf.get(t) ?? t);
-  };
+  const quantizeInput = (t: string) => rangeOf.set(t, rangeOf.get(t) ?? t);
   const tail = outputTail(graph);
   const quantizeOutput = (t: string, source = t) => {
     if (!tail.has(t) || opts.quantizeOutputs) rangeOf.set(t, source);
@@ -245,14 +221,12 @@ export function planQdq(graph: Graph, opts: StaticQuantOptions): QdqPlan {
           break;
         }
         const source = rangeOf.get(x);
-        const clamped = clampedFrom.get(x);
-        if (source === undefined && !clamped) {
+        if (source === undefined) {
           leaveFloat(node, 'moves data only; its input is float here');
           break;
         }
         quantized.add(node);
-        if (source !== undefined) quantizeOutput(node.outputs[0], source);
-        else if (!tail.has(node.outputs[0]) || opts.quantizeOutputs) clampedFrom.set(node.outputs[0], clamped as { source: string; keep: 'negative' | 'positive' });
+        quantizeOutput(node.outputs[0], source);
         break;
       }
       case 'absorbed': {
@@ -262,28 +236,24 @@ export function planQdq(graph: Graph, opts: StaticQuantOptions): QdqPlan {
           floatOnly.add(node.outputs[0]);
           break;
         }
-        if (!clampsAtZero(node, graph) || opts.activations.symmetric || rangeOf.get(x) === undefined || tail.has(node.outputs[0])) {
-          leaveFloat(node, 'not a clamp at 0 of a quantized tensor, or activations are symmetric');
+        const producer = made.get(x);
+        const sole =
+          producer && quantized.has(producer) && kindOf(producer.opType) !== 'passThrough' && readers.get(x)?.length === 1 && rangeOf.get(x) === x && !graph.outputs.some((o) => o.name === x);
+        if (!clampsAtZero(node, graph) || opts.activations.symmetric || tail.has(node.outputs[0]) || !producer || !sole) {
+          leaveFloat(node, 'not directly after a quantized op, or activations are symmetric');
           break;
         }
-        const producer = made.get(x);
-        const sole = producer && quantized.has(producer) && kindOf(producer.opType) !== 'passThrough' && readers.get(x)?.length === 1 && rangeOf.get(x) === x;
-        if (producer && sole) {
-          // The producer writes the clamp's output; its own output is no longer a tensor.
-          absorbed.set(node, producer);
-          rangeOf.delete(x);
-          rangeOf.set(node.outputs[0], node.outputs[0]);
-        } else {
-          requantized.add(node);
-          clampedFrom.set(node.outputs[0], { source: rangeOf.get(x) as string, keep: node.opType === 'Min' ? 'negative' : 'positive' });
-        }
+        // The producer writes the clamp's output; its own output is no longer a tensor.
+        absorbed.set(node, producer);
+        rangeOf.delete(x);
+        rangeOf.set(node.outputs[0], node.outputs[0]);
         break;
       }
     }
   }
   const calibrate = [...new Set(rangeOf.values())];
   const leftInFloat = [...floatReasons].map(([opType, e]) => ({ opType, ...e }));
-  return { quantized, absorbed, requantized, rangeOf, clampedFrom, calibrate, leftInFloat };
+  return { quantized, absorbed, rangeOf, calibrate, leftInFloat };
 }
 
 /** Names and nodes of the rewrite, with unique names for everything added. */
@@ -322,14 +292,11 @@ function scalarFloat(v: number): TensorData {
   return { dtype: 'float32', dims: [], data: Float32Array.of(v) };
 }
 
-/**
- * Emits Q -> DQ for `tensor`, quantizing `input` (the tensor itself, or for a requantized clamp
- * its input's DequantizeLinear output); returns the dequantized name (or `output` when given).
- */
-function emitQdq(rw: Rewriter, tensor: string, p: QuantParams, output?: string, input = tensor): string {
+/** Emits Q -> DQ for `tensor`; returns the dequantized name (or `output` when given). */
+function emitQdq(rw: Rewriter, tensor: string, p: QuantParams, output?: string): string {
   const scale = rw.constant(`${tensor}/scale`, scalarFloat(p.scale));
   const zp = rw.constant(`${tensor}/zero_point`, zeroPointTensor(p));
-  const q = rw.emit('QuantizeLinear', [input, scale, zp], rw.unique(`${tensor}/q`));
+  const q = rw.emit('QuantizeLinear', [tensor, scale, zp], rw.unique(`${tensor}/q`));
   return rw.emit('DequantizeLinear', [q, scale, zp], output ?? rw.unique(`${tensor}/dq`));
 }
 
@@ -382,27 +349,21 @@ export function applyQdq(source: Graph, plan: QdqPlan, ranges: Map<string, Range
   const byName = new Map(source.nodes.map((n, i) => [n.name, graph.nodes[i]]));
   const mapped = (n: Node) => byName.get(n.name) as Node;
   const absorbedNodes = new Set([...plan.absorbed.keys()].map(mapped));
-  const requantizedNodes = new Set([...plan.requantized].map(mapped));
   for (const [act, producer] of plan.absorbed) mapped(producer).outputs[0] = act.outputs[0];
   const quantizedNodes = new Set([...plan.quantized].map(mapped));
   const params = new Map<string, QuantParams>();
-  const rangeFor = (source: string) => {
+  for (const [tensor, source] of plan.rangeOf) {
     const range = ranges.get(source);
     if (!range) throw new Error(`no calibrated range for tensor ${source}`);
-    return range;
-  };
-  for (const [tensor, source] of plan.rangeOf) params.set(tensor, activationParams(rangeFor(source), opts.activations));
-  for (const [tensor, { source, keep }] of plan.clampedFrom) {
-    const r = rangeFor(source);
-    params.set(tensor, activationParams(keep === 'negative' ? { min: r.min, max: 0 } : { min: 0, max: r.max }, opts.activations));
+    params.set(tensor, activationParams(range, opts.activations));
   }
   const rw = new Rewriter(graph);
   const outputs = new Set(graph.outputs.map((o) => o.name));
   /** What readers of a quantized tensor read instead (its DequantizeLinear output). */
   const readAs = new Map<string, string>();
-  const quantizeTensor = (t: string, p: QuantParams, input = t): string | undefined => {
+  const quantizeTensor = (t: string, p: QuantParams): string | undefined => {
     if (!outputs.has(t)) {
-      readAs.set(t, emitQdq(rw, t, p, undefined, input));
+      readAs.set(t, emitQdq(rw, t, p));
       return undefined;
     }
     // A graph output keeps its name on the DequantizeLinear; the producer writes a new name.
@@ -416,12 +377,6 @@ export function applyQdq(source: Graph, plan: QdqPlan, ranges: Map<string, Range
   }
   for (const node of graph.nodes) {
     if (absorbedNodes.has(node)) continue;
-    if (requantizedNodes.has(node)) {
-      // No op: the clamp's output is its input's dequantized value requantized over [lo, 0] or [0, hi].
-      const out = node.outputs[0];
-      quantizeTensor(out, params.get(out) as QuantParams, readAs.get(node.inputs[0]));
-      continue;
-    }
     const original = node.inputs;
     node.inputs = original.map((t) => readAs.get(t) ?? t);
     if (quantizedNodes.has(node)) {
