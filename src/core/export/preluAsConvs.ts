@@ -1,8 +1,8 @@
-import { inferShapes } from '../graph/shapes';
-import { Graph, Node, attr, float32Tensor } from '../graph/types';
+import { channelCountOf, inferShapes } from '../graph/shapes';
+import { Graph, Node, Shape, attr, float32Tensor } from '../graph/types';
 
 /**
- * PRelu with a constant per-channel slope a over an NCHW tensor x, rewritten as
+ * PRelu with a constant per-channel (or single) slope a over an NCHW tensor x, rewritten as
  *   x + (1 - a) * Relu(-x)
  * = depthwise 1x1 Conv(x; -1) -> Relu -> depthwise 1x1 Conv(.; 1 - a) -> Add x.
  * The same function for any slope (x < 0: x - (1 - a) * x = a * x), up to float rounding.
@@ -19,13 +19,14 @@ export function preluAsDepthwiseConvs(graph: Graph): number {
     if (channels === undefined) return [node];
     rewritten++;
     const slope = graph.initializers.get(node.inputs[1])?.tensor.data as Float32Array;
+    const slopeOf = (c: number) => slope[slope.length === 1 ? 0 : c];
     const weight = (suffix: string, values: Float32Array) => {
       const name = `${node.name}/${suffix}`;
       graph.initializers.set(name, { name, role: 'constant', tensor: float32Tensor([channels, 1, 1, 1], values) });
       return name;
     };
     const negate = weight('negate', new Float32Array(channels).fill(-1));
-    const oneMinusSlope = weight('one_minus_slope', slope.map((a) => 1 - a));
+    const oneMinusSlope = weight('one_minus_slope', Float32Array.from({ length: channels }, (_, c) => 1 - slopeOf(c)));
     const depthwise = (name: string, input: string, w: string): Node => ({
       name,
       opType: 'Conv',
@@ -45,13 +46,10 @@ export function preluAsDepthwiseConvs(graph: Graph): number {
   return rewritten;
 }
 
-/** C when `node` is a PRelu over a 4-D [N, C, H, W] input with one constant float slope per channel. */
-function perChannelSlopes(graph: Graph, node: Node, xShape: readonly (number | string)[] | undefined): number | undefined {
+/** C when `node` is a PRelu over a 4-D [N, C, H, W] input with a constant float slope per channel (or one for all). */
+function perChannelSlopes(graph: Graph, node: Node, xShape: Shape | undefined): number | undefined {
   if (node.opType !== 'PRelu' || (node.domain !== '' && node.domain !== 'ai.onnx')) return undefined;
   const slope = graph.initializers.get(node.inputs[1])?.tensor;
-  if (!slope || slope.dtype !== 'float32' || slope.dims.length > 4 || xShape?.length !== 4 || typeof xShape[1] !== 'number') return undefined;
-  const channels = xShape[1];
-  // Right-aligned against [N, C, H, W]: every dim 1 but the channel one, which is C.
-  const aligned = [...new Array<number>(4 - slope.dims.length).fill(1), ...slope.dims];
-  return aligned[1] === channels && aligned.every((d, i) => i === 1 || d === 1) ? channels : undefined;
+  if (!slope || slope.dtype !== 'float32' || xShape?.length !== 4) return undefined;
+  return channelCountOf(xShape, slope.dims);
 }

@@ -53,6 +53,16 @@ export function broadcast(a: Shape, b: Shape, where = ''): Shape {
   return out;
 }
 
+/**
+ * x's channel count (axis 1, static) when `operand`, broadcast against x, varies at most along
+ * that axis (a per-channel or a single value: PReLU slopes, per-channel scales), else undefined.
+ */
+export function channelCountOf(x: Shape, operand: Shape): number | undefined {
+  if (x.length < 2 || operand.length > x.length || typeof x[1] !== 'number') return undefined;
+  const aligned: Shape = [...new Array<number>(x.length - operand.length).fill(1), ...operand];
+  return aligned.every((d, i) => d === 1 || (i === 1 && d === x[1])) ? x[1] : undefined;
+}
+
 function spatialOut(size: Dim, k: number, stride: number, padBegin: number, padEnd: number, dilation: number, ceil = false): Dim {
   if (!isNum(size)) return size;
   const span = size + padBegin + padEnd - dilation * (k - 1) - 1;

@@ -1,4 +1,5 @@
-import { Shape, float32Tensor } from '../../graph/types';
+import { channelCountOf } from '../../graph/shapes';
+import { float32Tensor } from '../../graph/types';
 import { channelAffine, sumToShape, toFloat } from '../tensors';
 import { BackwardRule, NodeContext, TrainingForm, TrainingFormResult, outputGrad } from '../types';
 
@@ -13,13 +14,6 @@ import { BackwardRule, NodeContext, TrainingForm, TrainingFormResult, outputGrad
  * slope) the factor in dx is one BatchNormalization affine pass over the mask.
  */
 
-/** x's channel count when `slope` varies at most along x's axis 1, else undefined. */
-function perChannelCount(x: Shape, slope: Shape): number | undefined {
-  if (x.length < 2 || typeof x[1] !== 'number') return undefined;
-  const aligned = [...new Array<number>(x.length - slope.length).fill(1), ...slope];
-  return aligned.every((d, i) => i === 1 || d === 1) ? x[1] : undefined;
-}
-
 function trainingForward(ctx: NodeContext): TrainingFormResult {
   const { emit, node } = ctx;
   const [x, slope] = node.inputs;
@@ -33,7 +27,7 @@ function trainingForward(ctx: NodeContext): TrainingFormResult {
 /** 1 + (slope - 1) * below, at x's shape. */
 function slopeFactor(ctx: NodeContext, below: string, slopeMinusOne: string): string {
   const { emit } = ctx;
-  const channels = perChannelCount(ctx.inputShapes[0], ctx.inputShapes[1]);
+  const channels = channelCountOf(ctx.inputShapes[0], ctx.inputShapes[1]);
   if (channels === undefined) return emit.op('Add', [emit.op('Mul', [below, slopeMinusOne]), emit.scalar(1)]);
   const scale = emit.op('Expand', [emit.op('Reshape', [slopeMinusOne, emit.ints([-1])]), emit.ints([channels])]);
   return channelAffine(emit, below, scale, emit.constant(float32Tensor([channels], new Float32Array(channels).fill(1))), channels);
