@@ -89,6 +89,34 @@ describe('export-onnx', () => {
     expect(result.verification!.maxRelativeError).toBeLessThan(1e-5);
   });
 
+  test('narrow grouped convolutions are written as summed depthwise convolutions: the same function, other groupings kept', async () => {
+    const b = new GraphBuilder('grouped', 2);
+    let x = b.input('input', ['N', 3, 112, 112]);
+    x = conv2d(b, 'stem', x, { inC: 3, outC: 6, k: 3, stride: 8, pad: 1 }); // [N,6,14,14]
+    x = conv2d(b, 'pairs', x, { inC: 6, outC: 6, k: 3, stride: 2, pad: 1, groups: 3, bias: true }); // 2 per group, strided
+    x = conv2d(b, 'triples', x, { inC: 6, outC: 6, k: 3, pad: 1, groups: 2 }); // 3 per group
+    x = conv2d(b, 'widening', x, { inC: 6, outC: 12, k: 1, groups: 3 }); // 2 in, 4 out per group: kept
+    x = flatten(b, x);
+    b.output(x, 'embedding');
+    resolveOutputs(b.graph);
+    const bias = b.graph.initializers.get('pairs.bias')!.tensor.data as Float32Array;
+    bias.forEach((_, i) => (bias[i] = 0.1 * (i - 2)));
+    const { config } = modelFor('tiny');
+    const out = path.join(tmp, 'grouped.onnx');
+    const result = await exportOnnx(b.graph, describeModel(config), out, { l2Normalize: false, verify: true, engine: DEFAULT_ENGINE });
+    expect(result.groupedAsDepthwise).toBe(2);
+    const written = decodeOnnx(fs.readFileSync(out));
+    const groupsOf = (n: Graph['nodes'][number]) => (n.attrs.group?.value as number | undefined) ?? 1;
+    // stem; pairs: term 0, rotation, term 1, sum; triples: term 0, two rotations and terms, two sums; widening.
+    expect(written.nodes.map((n) => `${n.opType}${groupsOf(n) > 1 ? `/${groupsOf(n)}` : ''}`)).toEqual([
+      'Conv', 'Conv/6', 'Conv', 'Conv/6', 'Add', 'Conv/6', 'Conv', 'Conv/6', 'Conv', 'Conv/6', 'Add', 'Add', 'Conv/3', 'Flatten',
+    ]);
+    // The grouped weights are gone from the file; the kept conv's are not.
+    expect(written.initializers.has('pairs.weight') || written.initializers.has('triples.weight')).toBe(false);
+    expect(written.initializers.has('widening.weight')).toBe(true);
+    expect(result.verification!.maxRelativeError).toBeLessThan(1e-5);
+  });
+
   test('a wrong fold is caught by verification (the check can fail)', async () => {
     const { config, graph } = modelFor('tiny');
     const out = path.join(tmp, 'tampered.onnx');

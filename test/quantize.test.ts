@@ -284,8 +284,8 @@ describe('static int8 (QDQ)', () => {
     await runModel(encodeOnnx(graph), heldOut);
   });
 
-  test("a grouped conv with few channels per group stays float, and so does the PReLU after it", () => {
-    // MobileFaceNet's stem_dw: 64 groups of 2 channels, which onnxruntime's QLinearConv runs ~6x slower than float.
+  test('a grouped conv with few channels per group that is not rewritten stays float, and so does the PReLU after it', () => {
+    // MobileFaceNet's stem_dw (64 groups of 2 channels) planned as it is: onnxruntime's QLinearConv runs it ~6x slower than float.
     const prepared = prepareFloatGraph(buildFromConfig(loadConfig('mobilefacenet')), 'mobilefacenet');
     preluAsDepthwiseConvs(prepared);
     const plan = planQdq(prepared, DEFAULT_STATIC);
@@ -295,6 +295,20 @@ describe('static int8 (QDQ)', () => {
     // Its PReLU's first depthwise conv reads it directly (a QuantizeLinear there would fuse it into QLinearConv), then the Relu and the Add.
     expect(plan.leftInFloat.map((f) => [f.opType, f.count])).toEqual([['Conv', 2], ['Relu', 1], ['Add', 1]]);
     expect(plan.quantized.size).toBeGreaterThan(100);
+  });
+
+  test('MobileFaceNet: its grouped conv is written as depthwise convs, so every conv runs as an int8 kernel', async () => {
+    const model = deployableGraph(buildFromConfig(loadConfig('mobilefacenet')), describeModel(loadConfig('mobilefacenet')), false).graph;
+    const { graph, details } = await quantizeGraph(model, 'mobilefacenet', calibration.slice(0, 4), SPEC, options({ batchSize: 4 }));
+    expect(details.groupedRewritten).toBe(1);
+    expect(details.leftInFloat).toEqual([]);
+    const optimized = path.join(tmp, 'mobilefacenet.int8.optimized.onnx');
+    await runModel(encodeOnnx(graph), randomBatch(2, 10), { graphOptimizationLevel: 'all', optimizedModelFilePath: optimized });
+    const ops = countOps(decodeOnnx(fs.readFileSync(optimized)));
+    expect(ops.QLinearConv).toBeGreaterThan(100);
+    // Only the final Linear (its output is the embedding, kept float) may run as a float op.
+    expect(ops.Conv ?? 0).toBe(0);
+    expect([ops.PRelu, ops.Relu, ops.Add].every((n) => n === undefined)).toBe(true);
   });
 
   test('an op the quantizer does not handle is left in float and listed', async () => {

@@ -52,7 +52,7 @@ export default class ExportOnnx extends BaseCommand<typeof ExportOnnx> {
       this.log(`wrote ${result.path} (${formatBytes(result.fileBytes)}, ${result.nodes} nodes)`);
       this.log(
         `folded ${result.foldedBatchNorms} BatchNorm layers, ${result.remainingBatchNorms} left (not foldable), removed ${result.removedNoops} no-op nodes, ` +
-          `wrote ${result.preluAsConvs} PReLU as depthwise convolutions`,
+          `wrote ${result.preluAsConvs} PReLU and ${result.groupedAsDepthwise} grouped convolutions as depthwise convolutions`,
       );
       if (result.verification) {
         const v = result.verification;

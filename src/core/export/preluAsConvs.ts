@@ -1,3 +1,4 @@
+import { pruneInitializers } from '../graph/edit';
 import { channelCountOf, inferShapes } from '../graph/shapes';
 import { Graph, Node, Shape, attr, float32Tensor } from '../graph/types';
 
@@ -43,6 +44,8 @@ export function preluAsDepthwiseConvs(graph: Graph): number {
       { name: node.name, opType: 'Add', domain: '', inputs: [x, `${node.name}/scaled_negative_part`], outputs: node.outputs, attrs: {} },
     ];
   });
+  // The slopes now live in the convolutions' weights.
+  if (rewritten > 0) pruneInitializers(graph);
   return rewritten;
 }
 

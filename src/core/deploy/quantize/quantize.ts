@@ -1,6 +1,7 @@
 import { EngineOptions } from '../../engines/onnxruntime';
 import { InputSpec } from '../../export/metadata';
 import { optimizeForInference } from '../../export/optimize';
+import { groupedConvsAsDepthwise } from '../../export/groupedAsDepthwise';
 import { preluAsDepthwiseConvs } from '../../export/preluAsConvs';
 import { cloneGraph } from '../../graph/edit';
 import { Graph } from '../../graph/types';
@@ -54,6 +55,8 @@ export interface QuantizeDetails {
   equalizedPairs?: number;
   /** PRelu nodes written as depthwise convolutions around a Relu, so that they run in int8. */
   preluRewritten?: number;
+  /** Narrow grouped convolutions written as depthwise convolutions (export/groupedAsDepthwise.ts). */
+  groupedRewritten?: number;
   calibratedTensors?: number;
   calibrationImages?: number;
   /** float16: values beyond float16's range, clamped. */
@@ -104,6 +107,8 @@ export async function quantizeStatic(
   }
   // After equalization, which needs PRelu whole (it is positively homogeneous, its parts are not).
   const preluRewritten = opts.static.rewritePrelu ? preluAsDepthwiseConvs(prepared) : 0;
+  // onnxruntime's int8 grouped convolution is slow; its depthwise and dense ones are not.
+  const groupedRewritten = groupedConvsAsDepthwise(prepared);
   const plan = planQdq(prepared, opts.static);
   const ranges = await calibrateRanges(prepared, plan.calibrate, batches, opts.calibration, opts.engine, (p) =>
     onProgress?.({ stage: 'calibrate', done: (p.pass - 1) * p.total + p.done, total: p.passes * p.total }),
@@ -119,6 +124,7 @@ export async function quantizeStatic(
       quantizedNodes: plan.quantized.size,
       equalizedPairs,
       preluRewritten,
+      groupedRewritten,
       calibratedTensors: plan.calibrate.length,
       calibrationImages: images.length,
     },
@@ -136,6 +142,7 @@ function describeSettings(opts: QuantizeOptions, details: QuantizeDetails): Reco
         calibration_images: details.calibrationImages,
         equalized_pairs: details.equalizedPairs ?? 0,
         prelu_as_int8_depthwise_convs: details.preluRewritten ?? 0,
+        grouped_convs_as_int8_depthwise_convs: details.groupedRewritten ?? 0,
       };
     case 'dynamic':
       return { mode: `dynamic int8 (${opts.dynamic.form})`, weights: 'int8 symmetric per output column', ops: 'MatMul, Gemm' };
