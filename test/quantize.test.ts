@@ -212,8 +212,14 @@ describe('static int8 (QDQ)', () => {
     for (const conv of graph.nodes.filter((n) => n.opType === 'Conv' || n.opType === 'Gemm')) {
       const wdq = producers.get(conv.inputs[1]);
       expect(wdq?.opType).toBe('DequantizeLinear');
-      expect(graph.initializers.get(wdq!.inputs[0])?.tensor.dtype).toBe('int8');
+      const weight = graph.initializers.get(wdq!.inputs[0])?.tensor;
+      expect(weight?.dtype).toBe('int8');
       expect(producers.get(conv.inputs[0])?.opType).toBe('DequantizeLinear');
+      // A PReLU's negating conv (every weight -1) needs one scale, not one per channel. (Its
+      // slope conv's weights, 1 - 0.25 everywhere in an untrained model, are uniform too.)
+      const scaleDims = graph.initializers.get(wdq!.inputs[1])?.tensor.dims;
+      if (conv.name.endsWith('/negated')) expect(scaleDims).toEqual([]);
+      else if (!conv.name.endsWith('/scaled_negative_part')) expect(scaleDims).toEqual([weight!.dims[0]]);
     }
     // onnxruntime's optimiser must turn every DQ -> Conv -> Q into QLinearConv.
     const optimized = path.join(tmp, 'tiny.int8.optimized.onnx');

@@ -10,7 +10,8 @@ import { ActivationScheme, QuantParams, Range, activationParams, quantizeBias, q
  * pooling, MatMul/Gemm likewise), so the speed depends on which tensors carry Q/DQ pairs:
  *
  * - Conv, Gemm, MatMul (constant weights): input and output quantized, weights per output
- *   channel (symmetric int8), bias int32 at input scale x weight scale.
+ *   channel (symmetric int8; one scale when every channel's is the same), bias int32 at input
+ *   scale x weight scale.
  * - Add, Mul, Concat, GlobalAveragePool, AveragePool: inputs and output quantized, so a
  *   residual sum stays in int8 between two convolutions.
  * - MaxPool, Reshape, Flatten, Transpose, Squeeze, Unsqueeze: pass int8 through with the
@@ -265,11 +266,22 @@ class Rewriter {
     this.taken = new Set([...graph.initializers.keys(), ...graph.nodes.flatMap((n) => [n.name, ...n.outputs]), ...graph.inputs.map((i) => i.name)]);
   }
 
+  private count = 0;
+
   unique(base: string): string {
     let name = base;
     for (let k = 1; this.taken.has(name); k++) name = `${base}_${k}`;
     this.taken.add(name);
     return name;
+  }
+
+  /**
+   * A short id for the tensors one quantized tensor or weight adds (its scale, zero point,
+   * quantized and dequantized forms). Each added name is stored once per use, so names derived
+   * from the source's (often long) ones were a sixth of MobileFaceNet's int8 file.
+   */
+  nextId(): number {
+    return this.count++;
   }
 
   constant(hint: string, tensor: TensorData): string {
@@ -294,10 +306,22 @@ function scalarFloat(v: number): TensorData {
 
 /** Emits Q -> DQ for `tensor`; returns the dequantized name (or `output` when given). */
 function emitQdq(rw: Rewriter, tensor: string, p: QuantParams, output?: string): string {
-  const scale = rw.constant(`${tensor}/scale`, scalarFloat(p.scale));
-  const zp = rw.constant(`${tensor}/zero_point`, zeroPointTensor(p));
-  const q = rw.emit('QuantizeLinear', [tensor, scale, zp], rw.unique(`${tensor}/q`));
-  return rw.emit('DequantizeLinear', [q, scale, zp], output ?? rw.unique(`${tensor}/dq`));
+  const id = rw.nextId();
+  const scale = rw.constant(`s${id}`, scalarFloat(p.scale));
+  const zp = rw.constant(`z${id}`, zeroPointTensor(p));
+  const q = rw.emit('QuantizeLinear', [tensor, scale, zp], rw.unique(`q${id}`));
+  return rw.emit('DequantizeLinear', [q, scale, zp], output ?? rw.unique(`dq${id}`));
+}
+
+/**
+ * One scale per channel, or a single one when every channel's is the same (e.g. a PReLU's
+ * negating conv, whose weights are all -1): the same values, without a float per channel.
+ */
+function scaleTensor(scales: Float32Array, axis: number): { tensor: TensorData; attrs: Node['attrs'] } {
+  const uniform = scales.every((v) => v === scales[0]);
+  return uniform
+    ? { tensor: scalarFloat(scales[0]), attrs: {} }
+    : { tensor: { dtype: 'float32', dims: [scales.length], data: scales }, attrs: { axis: attr.int(axis) } };
 }
 
 /** A float constant as int8 per-channel weights behind a DequantizeLinear. */
@@ -307,22 +331,23 @@ function emitWeight(rw: Rewriter, name: string, axis: number, opts: StaticQuantO
   const qmax = opts.reduceRange ? 63 : 127;
   const dims = opts.perChannel ? w.dims : [1, w.data.length];
   const q = quantizePerChannel(w.data as Float32Array, dims, opts.perChannel ? axis : 0, qmax);
-  const channels = q.scales.length;
-  const data = rw.constant(`${name}/int8`, { dtype: 'int8', dims: w.dims, data: q.data });
-  const scaleDims = opts.perChannel ? [channels] : [];
-  const scale = rw.constant(`${name}/scale`, { dtype: 'float32', dims: scaleDims, data: q.scales });
-  const attrs: Node['attrs'] = opts.perChannel ? { axis: attr.int(axis) } : {};
+  const id = rw.nextId();
+  const data = rw.constant(`w${id}`, { dtype: 'int8', dims: w.dims, data: q.data });
+  const { tensor, attrs } = scaleTensor(q.scales, axis);
+  const scale = rw.constant(`ws${id}`, tensor);
   // Symmetric weights: the zero point is 0, DequantizeLinear's default, so it is left out.
-  return { dq: rw.emit('DequantizeLinear', [data, scale], rw.unique(`${name}/dq`), attrs), scales: q.scales };
+  return { dq: rw.emit('DequantizeLinear', [data, scale], rw.unique(`wdq${id}`), attrs), scales: q.scales };
 }
 
 function emitBias(rw: Rewriter, name: string, inputScale: number, weightScales: Float32Array): string {
   const b = rw.graph.initializers.get(name)?.tensor;
   if (!b) throw new Error(`bias ${name} is missing`);
   const q = quantizeBias(b.data as Float32Array, inputScale, weightScales);
-  const data = rw.constant(`${name}/int32`, { dtype: 'int32', dims: b.dims, data: q.data });
-  const scale = rw.constant(`${name}/scale`, { dtype: 'float32', dims: [q.scales.length], data: q.scales });
-  return rw.emit('DequantizeLinear', [data, scale], rw.unique(`${name}/dq`), { axis: attr.int(0) });
+  const id = rw.nextId();
+  const data = rw.constant(`b${id}`, { dtype: 'int32', dims: b.dims, data: q.data });
+  const { tensor, attrs } = scaleTensor(q.scales, 0);
+  const scale = rw.constant(`bs${id}`, tensor);
+  return rw.emit('DequantizeLinear', [data, scale], rw.unique(`bdq${id}`), attrs);
 }
 
 /** A float constant operand (of Add, Mul, Concat) quantized per tensor over its own range. */
@@ -334,10 +359,11 @@ function emitConstantOperand(rw: Rewriter, name: string, scheme: ActivationSchem
   const p = activationParams(range, scheme);
   const quantized = Array.from(values, (v) => quantizeValue(v, p));
   const dataTensor: TensorData = p.type === 'int8' ? { dtype: 'int8', dims: t.dims, data: Int8Array.from(quantized) } : { dtype: 'uint8', dims: t.dims, data: Uint8Array.from(quantized) };
-  const data = rw.constant(`${name}/quantized`, dataTensor);
-  const scale = rw.constant(`${name}/scale`, scalarFloat(p.scale));
-  const zp = rw.constant(`${name}/zero_point`, zeroPointTensor(p));
-  return rw.emit('DequantizeLinear', [data, scale, zp], rw.unique(`${name}/dq`));
+  const id = rw.nextId();
+  const data = rw.constant(`c${id}`, dataTensor);
+  const scale = rw.constant(`cs${id}`, scalarFloat(p.scale));
+  const zp = rw.constant(`cz${id}`, zeroPointTensor(p));
+  return rw.emit('DequantizeLinear', [data, scale, zp], rw.unique(`cdq${id}`));
 }
 
 /**
