@@ -70,22 +70,25 @@ describe('export-onnx', () => {
     expect(result.verification!.maxRelativeError).toBeLessThan(1e-5);
   });
 
-  test('PReLU over NCHW is written as depthwise convolutions: the same function for any slope, other PReLUs kept', async () => {
+  test('PReLU over NCHW is written as depthwise convolutions (a shorter form when every slope is at most 1): the same function, other PReLUs kept', async () => {
     const b = new GraphBuilder('prelu', 2);
     let x = b.input('input', ['N', 3, 112, 112]);
     x = conv2d(b, 'conv', x, { inC: 3, outC: 5, k: 3, stride: 16, pad: 1 }); // [N,5,7,7]
     x = prelu(b, 'act', x, 5);
+    x = prelu(b, 'act2', x, 5);
     x = flatten(b, x);
     x = prelu(b, 'flat_act', x, 5 * 7 * 7, false); // rank 2: stays a PRelu
     b.output(x, 'embedding');
     resolveOutputs(b.graph);
     // Negative, zero, fractional, one and above-one slopes: x + (1 - a) * relu(-x) must equal each.
     (b.graph.initializers.get('act.weight')!.tensor.data as Float32Array).set([-0.5, 0, 0.25, 1, 1.7]);
+    // Every slope at most 1: the shorter form x + relu((a - 1) * x).
+    (b.graph.initializers.get('act2.weight')!.tensor.data as Float32Array).set([-0.5, 0, 0.25, 1, 0.9]);
     const { config } = modelFor('tiny');
     const out = path.join(tmp, 'prelu.onnx');
     const result = await exportOnnx(b.graph, describeModel(config), out, { l2Normalize: false, verify: true, engine: DEFAULT_ENGINE });
-    expect(result.preluAsConvs).toBe(1);
-    expect(decodeOnnx(fs.readFileSync(out)).nodes.map((n) => n.opType)).toEqual(['Conv', 'Conv', 'Relu', 'Conv', 'Add', 'Flatten', 'PRelu']);
+    expect(result.preluAsConvs).toBe(2);
+    expect(decodeOnnx(fs.readFileSync(out)).nodes.map((n) => n.opType)).toEqual(['Conv', 'Conv', 'Relu', 'Conv', 'Add', 'Conv', 'Relu', 'Add', 'Flatten', 'PRelu']);
     expect(result.verification!.maxRelativeError).toBeLessThan(1e-5);
   });
 
