@@ -19,9 +19,8 @@ import { ActivationScheme, QuantParams, Range, activationParams, quantizeBias, q
  * - Relu (and Clip from 0) right after a quantized op is removed: quantizing its input over
  *   [0, max] with the zero point at the type's minimum clamps negatives exactly as Relu does.
  * - PRelu has no int8 kernel, and onnxruntime's float PRelu is slow (half of MobileFaceNet's
- *   float time, measured), so before planning it is written as x + (1 - slope) * relu(-x) with
- *   depthwise 1x1 convolutions (export/preluAsConvs.ts): two QLinearConv (the Relu absorbed)
- *   and a QLinearAdd. (Written as Min/Mul/Add instead, its requantizations and QLinearMul ran
+ *   float time, measured), so before planning it is written with depthwise 1x1 convolutions
+ *   (export/preluAsConvs.ts): one or two QLinearConv (the Relu absorbed) and a QLinearAdd. (Written as Min/Mul/Add instead, its requantizations and QLinearMul ran
  *   at half the speed: MobileFaceNet 177 against 336 img/s.)
  * - Everything else stays float between a DQ and a Q; such ops are listed.
  */
