@@ -297,7 +297,12 @@ describe('static int8 (QDQ)', () => {
     expect([...plan.quantized]).not.toContain(grouped);
     expect(plan.rangeOf.has(grouped.outputs[0])).toBe(false);
     // Its PReLU's first depthwise conv reads it directly (a QuantizeLinear there would fuse it into QLinearConv), then the Relu and the Add.
-    expect(plan.leftInFloat.map((f) => [f.opType, f.count])).toEqual([['Conv', 2], ['Relu', 1], ['Add', 1]]);
+    expect(plan.leftInFloat.map((f) => [f.opType, f.count, f.reason.split(':')[0]])).toEqual([
+      ['Conv', 1, 'grouped convolution with few channels per group'],
+      ['Conv', 1, 'reads a grouped convolution kept in float'],
+      ['Relu', 1, 'reads a tensor kept in float'],
+      ['Add', 1, 'reads a tensor kept in float'],
+    ]);
     expect(plan.quantized.size).toBeGreaterThan(100);
   });
 

@@ -157,10 +157,12 @@ export function planQdq(graph: Graph, opts: StaticQuantOptions): QdqPlan {
   /** Outputs of ops left in float on purpose, and what elementwise ops compute from them. */
   const floatOnly = new Set<string>();
   const rangeOf = new Map<string, string>();
-  const floatReasons = new Map<string, { count: number; reason: string }>();
+  /** One entry per op type and reason, in the order first met. */
+  const floatReasons = new Map<string, { opType: string; count: number; reason: string }>();
   const leaveFloat = (n: Node, reason: string) => {
-    const key = n.domain && n.domain !== 'ai.onnx' ? `${n.domain}.${n.opType}` : n.opType;
-    const entry = floatReasons.get(key) ?? { count: 0, reason };
+    const opType = n.domain && n.domain !== 'ai.onnx' ? `${n.domain}.${n.opType}` : n.opType;
+    const key = `${opType}: ${reason}`;
+    const entry = floatReasons.get(key) ?? { opType, count: 0, reason };
     entry.count++;
     floatReasons.set(key, entry);
   };
@@ -252,7 +254,7 @@ export function planQdq(graph: Graph, opts: StaticQuantOptions): QdqPlan {
     }
   }
   const calibrate = [...new Set(rangeOf.values())];
-  const leftInFloat = [...floatReasons].map(([opType, e]) => ({ opType, ...e }));
+  const leftInFloat = [...floatReasons.values()];
   return { quantized, absorbed, rangeOf, calibrate, leftInFloat };
 }
 
