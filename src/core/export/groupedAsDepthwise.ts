@@ -1,7 +1,11 @@
 import { pruneInitializers } from '../graph/edit';
 import { Graph, Node, attr, float32Tensor, getAttr } from '../graph/types';
 
-/** Grouped convolutions with this many input channels per group (or more) are left as they are. */
+/**
+ * The most channels per group rewritten. Each extra channel per group adds a C x C permutation,
+ * so the rewrite pays less as k grows; it stops where the quantizer starts trusting onnxruntime's
+ * int8 grouped kernel (MIN_INT8_CHANNELS_PER_GROUP, 16, in quantize/qdq.ts).
+ */
 export const MAX_REWRITTEN_CHANNELS_PER_GROUP = 15;
 
 /**
@@ -15,8 +19,9 @@ export const MAX_REWRITTEN_CHANNELS_PER_GROUP = 15;
  * Why: onnxruntime runs a narrow grouped Conv on a slow generic path (and as int8 QLinearConv
  * about 6x slower still), while its depthwise and dense kernels are fast in float and in int8.
  * The permutation costs C multiply-adds per element, more than the layer's own 9k, but on the
- * dense kernels that takes a fraction of the grouped path's time. Our MobileFaceNet, batch 32, 2 threads (onnxruntime profile): fp32
- * 265-319 -> 222-284 ms per batch; static int8 279 -> 114 ms, since nothing is left in float.
+ * dense kernels that takes a fraction of the grouped path's time. Our MobileFaceNet, batch 32,
+ * 2 threads (onnxruntime profile): fp32 265-319 -> 222-284 ms per batch; static int8 279 -> 114
+ * ms, since nothing is left in float.
  */
 export function groupedConvsAsDepthwise(graph: Graph): number {
   let rewritten = 0;
