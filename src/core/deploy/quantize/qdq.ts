@@ -20,7 +20,8 @@ import { ActivationScheme, QuantParams, Range, activationParams, quantizeBias, q
  *   [0, max] with the zero point at the type's minimum clamps negatives exactly as Relu does.
  * - PRelu has no int8 kernel, and onnxruntime's float PRelu is slow (half of MobileFaceNet's
  *   float time, measured), so before planning it is written with depthwise 1x1 convolutions
- *   (export/preluAsConvs.ts): one or two QLinearConv (the Relu absorbed) and a QLinearAdd. (Written as Min/Mul/Add instead, its requantizations and QLinearMul ran
+ *   (export/preluAsConvs.ts): one or two QLinearConv (the Relu absorbed) and a QLinearAdd.
+ *   (Written as Min/Mul/Add instead, its requantizations and QLinearMul ran
  *   at half the speed: MobileFaceNet 177 against 336 img/s.)
  * - Everything else stays float between a DQ and a Q; such ops are listed.
  */
@@ -166,6 +167,11 @@ export function planQdq(graph: Graph, opts: StaticQuantOptions): QdqPlan {
     entry.count++;
     floatReasons.set(key, entry);
   };
+  /** Leaves `n` in float and marks its output float-only, so that what reads it stays float too. */
+  const keepFloatOnly = (n: Node, reason: string) => {
+    leaveFloat(n, reason);
+    floatOnly.add(n.outputs[0]);
+  };
   const isActivation = (t: string) => t !== '' && !graph.initializers.has(t);
   /** Marks an input as quantized, keeping the range source it already has. */
   const quantizeInput = (t: string) => rangeOf.set(t, rangeOf.get(t) ?? t);
@@ -190,15 +196,13 @@ export function planQdq(graph: Graph, opts: StaticQuantOptions): QdqPlan {
           break;
         }
         if (isNarrowGroupedConv(graph, node)) {
-          leaveFloat(node, `grouped convolution with few channels per group: onnxruntime's QLinearConv runs it ~6x slower than its float Conv (measured at 2 per group)`);
-          // A Q after it would let onnxruntime fuse it into QLinearConv anyway (it quantizes float weights itself).
-          floatOnly.add(node.outputs[0]);
+          // Its output stays float too: a Q after it would let onnxruntime fuse it into QLinearConv anyway (it quantizes float weights itself).
+          keepFloatOnly(node, `grouped convolution with few channels per group: onnxruntime's QLinearConv runs it ~6x slower than its float Conv (measured at 2 per group)`);
           break;
         }
         if (floatOnly.has(node.inputs[0]) && isNarrowGroupedConv(graph, made.get(node.inputs[0]))) {
           // Quantizing its input would put a QuantizeLinear right after that conv, which onnxruntime fuses into QLinearConv.
-          leaveFloat(node, 'reads a grouped convolution kept in float');
-          floatOnly.add(node.outputs[0]);
+          keepFloatOnly(node, 'reads a grouped convolution kept in float');
           break;
         }
         quantized.add(node);
@@ -207,8 +211,7 @@ export function planQdq(graph: Graph, opts: StaticQuantOptions): QdqPlan {
         break;
       case 'arithmetic':
         if (node.inputs.some((t) => floatOnly.has(t))) {
-          leaveFloat(node, 'reads a tensor kept in float');
-          floatOnly.add(node.outputs[0]);
+          keepFloatOnly(node, 'reads a tensor kept in float');
           break;
         }
         quantized.add(node);
@@ -218,8 +221,7 @@ export function planQdq(graph: Graph, opts: StaticQuantOptions): QdqPlan {
       case 'passThrough': {
         const x = node.inputs[0];
         if (floatOnly.has(x)) {
-          leaveFloat(node, 'reads a tensor kept in float');
-          floatOnly.add(node.outputs[0]);
+          keepFloatOnly(node, 'reads a tensor kept in float');
           break;
         }
         const source = rangeOf.get(x);
@@ -234,8 +236,7 @@ export function planQdq(graph: Graph, opts: StaticQuantOptions): QdqPlan {
       case 'absorbed': {
         const x = node.inputs[0];
         if (floatOnly.has(x)) {
-          leaveFloat(node, 'reads a tensor kept in float');
-          floatOnly.add(node.outputs[0]);
+          keepFloatOnly(node, 'reads a tensor kept in float');
           break;
         }
         const producer = made.get(x);
