@@ -20,7 +20,7 @@ export const MAX_REWRITTEN_CHANNELS_PER_GROUP = 15;
  * about 6x slower still), while its depthwise and dense kernels are fast in float and in int8.
  * The permutation costs C multiply-adds per element, more than the layer's own 9k, but on the
  * dense kernels that takes a fraction of the grouped path's time. Our MobileFaceNet, batch 32,
- * 2 threads (onnxruntime profile): fp32 265-319 -> 222-284 ms per batch; static int8 279 -> 114
+ * 2 threads (onnxruntime profile): fp32 237-319 -> 222-284 ms per batch; static int8 279 -> 114
  * ms, since nothing is left in float.
  */
 export function groupedConvsAsDepthwise(graph: Graph): number {
