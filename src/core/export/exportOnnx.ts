@@ -9,8 +9,7 @@ import { writeFileAtomic } from '../util/atomic';
 import { Rng } from '../util/rng';
 import { ModelDescription, describeModelMetadata } from './metadata';
 import { optimizeForInference } from './optimize';
-import { groupedConvsAsDepthwise } from './groupedAsDepthwise';
-import { preluAsDepthwiseConvs } from './preluAsConvs';
+import { NO_REWRITES, OnnxRuntimeRewrites, rewriteForOnnxRuntime } from './onnxRuntimeForm';
 
 /**
  * export-onnx: the backbone only (a margin head never belongs in a deployed model), with a
@@ -35,17 +34,13 @@ export interface ExportVerification {
   maxAbsoluteError: number;
 }
 
-export interface ExportResult {
+export interface ExportResult extends OnnxRuntimeRewrites {
   path: string;
   fileBytes: number;
   nodes: number;
   removedNoops: number;
   foldedBatchNorms: number;
   remainingBatchNorms: number;
-  /** PRelu nodes written as depthwise convolutions for onnxruntime (preluAsConvs.ts). */
-  preluAsConvs: number;
-  /** Narrow grouped Conv nodes written as depthwise convolutions for onnxruntime (groupedAsDepthwise.ts). */
-  groupedAsDepthwise: number;
   metadata: Record<string, string>;
   verification?: ExportVerification;
 }
@@ -64,23 +59,19 @@ function appendL2Normalize(graph: Graph): void {
 }
 
 /**
- * The graph that export writes, without touching `backbone`. `forOnnxRuntime` also writes PRelu
- * (preluAsConvs.ts) and narrow grouped convolutions (groupedAsDepthwise.ts) as depthwise
- * convolutions, the same functions that onnxruntime runs faster; the quantizer and the TFLite
- * writer take the plain graph, where both stay one op.
+ * The graph that export writes, without touching `backbone`. `forOnnxRuntime` also applies
+ * rewriteForOnnxRuntime (PRelu and narrow grouped convolutions as depthwise convolutions, which
+ * onnxruntime runs faster); the quantizer and the TFLite writer take the plain graph, where both
+ * stay one op.
  */
 export function deployableGraph(
   backbone: Graph,
   desc: ModelDescription,
   l2Normalize: boolean,
   { forOnnxRuntime = false }: { forOnnxRuntime?: boolean } = {},
-): { graph: Graph; report: ReturnType<typeof optimizeForInference> & { preluAsConvs: number; groupedAsDepthwise: number } } {
+): { graph: Graph; report: ReturnType<typeof optimizeForInference> & OnnxRuntimeRewrites } {
   const graph = cloneGraph(backbone);
-  const report = {
-    ...optimizeForInference(graph),
-    preluAsConvs: forOnnxRuntime ? preluAsDepthwiseConvs(graph) : 0,
-    groupedAsDepthwise: forOnnxRuntime ? groupedConvsAsDepthwise(graph) : 0,
-  };
+  const report = { ...optimizeForInference(graph), ...(forOnnxRuntime ? rewriteForOnnxRuntime(graph) : NO_REWRITES) };
   if (l2Normalize) appendL2Normalize(graph);
   graph.metadata = { ...graph.metadata, ...describeModelMetadata(desc, l2Normalize) };
   resolveOutputs(graph);

@@ -6,7 +6,7 @@ import { Graph, Node, attr, float32Tensor, getAttr } from '../graph/types';
  * so the rewrite pays less as k grows; it stops where the quantizer starts trusting onnxruntime's
  * int8 grouped kernel (MIN_INT8_CHANNELS_PER_GROUP, 16, in quantize/qdq.ts).
  */
-export const MAX_REWRITTEN_CHANNELS_PER_GROUP = 15;
+const MAX_REWRITTEN_CHANNELS_PER_GROUP = 15;
 
 /**
  * A grouped Conv with k input and k output channels per group (1 < k <= 15: insightface's
@@ -29,10 +29,9 @@ export function groupedConvsAsDepthwise(graph: Graph): number {
     const parts = narrowGroupedConv(graph, node);
     if (!parts) return [node];
     rewritten++;
-    const { channels, perGroup, weight } = parts;
+    const { channels, perGroup, kernelDims, weight } = parts;
     const [x, , bias] = node.inputs;
     const taps = weight.length / (channels * perGroup);
-    const kernelDims = graph.initializers.get(node.inputs[1])!.tensor.dims.slice(2);
     const constant = (name: string, dims: number[], data: Float32Array) => {
       graph.initializers.set(name, { name, role: 'constant', tensor: float32Tensor(dims, data) });
       return name;
@@ -40,8 +39,9 @@ export function groupedConvsAsDepthwise(graph: Graph): number {
     const nodes: Node[] = [];
     const terms: string[] = [];
     for (let j = 0; j < perGroup; j++) {
-      /** Input channel of output channel o's group that term j reads. */
-      const source = (o: number) => o - (o % perGroup) + (((o % perGroup) + j) % perGroup);
+      /** Position within its group of the input channel that output channel o reads in term j. */
+      const position = (o: number) => ((o % perGroup) + j) % perGroup;
+      const source = (o: number) => o - (o % perGroup) + position(o);
       let input = x;
       if (j > 0) {
         const permutation = new Float32Array(channels * channels);
@@ -58,7 +58,7 @@ export function groupedConvsAsDepthwise(graph: Graph): number {
       }
       const w = new Float32Array(channels * taps);
       for (let o = 0; o < channels; o++) {
-        const from = (o * perGroup + (source(o) % perGroup)) * taps;
+        const from = (o * perGroup + position(o)) * taps;
         w.set(weight.subarray(from, from + taps), o * taps);
       }
       const term = `${node.name}/term_${j}`;
@@ -80,12 +80,12 @@ export function groupedConvsAsDepthwise(graph: Graph): number {
 }
 
 /** The parts of a Conv with constant float weights and k (1 < k <= 15) input and output channels per group. */
-function narrowGroupedConv(graph: Graph, node: Node): { channels: number; perGroup: number; weight: Float32Array } | undefined {
+function narrowGroupedConv(graph: Graph, node: Node): { channels: number; perGroup: number; kernelDims: number[]; weight: Float32Array } | undefined {
   if (node.opType !== 'Conv' || (node.domain !== '' && node.domain !== 'ai.onnx')) return undefined;
   const groups = getAttr(node, 'group', 'int') ?? 1;
   const w = graph.initializers.get(node.inputs[1])?.tensor;
   if (groups === 1 || !w || w.dtype !== 'float32' || w.dims.length !== 4) return undefined;
   const [channels, perGroup] = w.dims;
   if (perGroup < 2 || perGroup > MAX_REWRITTEN_CHANNELS_PER_GROUP || channels !== groups * perGroup) return undefined;
-  return { channels, perGroup, weight: w.data as Float32Array };
+  return { channels, perGroup, kernelDims: w.dims.slice(2), weight: w.data as Float32Array };
 }

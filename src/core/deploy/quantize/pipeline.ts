@@ -1,8 +1,7 @@
 import { BenchResult, BenchSettings, benchModel } from '../../bench/bench';
 import { EngineOptions } from '../../engines/onnxruntime';
 import { InputSpec } from '../../export/metadata';
-import { groupedConvsAsDepthwise } from '../../export/groupedAsDepthwise';
-import { preluAsDepthwiseConvs } from '../../export/preluAsConvs';
+import { rewriteForOnnxRuntime } from '../../export/onnxRuntimeForm';
 import { cloneGraph } from '../../graph/edit';
 import { encodeOnnx } from '../../graph/onnx';
 import { Graph } from '../../graph/types';
@@ -97,16 +96,16 @@ async function loadImageSets(req: QuantizeRequest, size: number, engine: EngineO
 }
 
 /**
- * The float model's fastest form in onnxruntime: PReLU and narrow grouped convolutions as
- * depthwise convolutions (the same function, as export-onnx writes it). Static int8 writes both
- * in its own int8 form, so it is compared with the best float has to offer, not with
- * onnxruntime's slow PRelu and grouped kernels;
- * dynamic int8 and float16 keep the model's float ops as they are and are compared with it as given.
+ * The float model's fastest form in onnxruntime (rewriteForOnnxRuntime, as export-onnx writes
+ * it). Static int8 writes PReLU and narrow grouped convolutions in its own int8 form, so it is
+ * compared with the best float has to offer, not with onnxruntime's slow PRelu and grouped
+ * kernels; dynamic int8 and float16 keep the model's float ops as they are and are compared with
+ * it as given.
  */
 function fastestFloat(model: FloatModel): Uint8Array {
   const graph = cloneGraph(model.graph);
-  const rewritten = preluAsDepthwiseConvs(graph) + groupedConvsAsDepthwise(graph);
-  return rewritten > 0 ? encodeOnnx(graph) : model.bytes;
+  const { preluAsConvs, groupedAsDepthwise } = rewriteForOnnxRuntime(graph);
+  return preluAsConvs + groupedAsDepthwise > 0 ? encodeOnnx(graph) : model.bytes;
 }
 
 async function compareSpeed(before: FloatModel, after: Uint8Array, afterGraph: Graph, settings: BenchSettings, label: string, fastestBefore: boolean): Promise<SpeedComparison> {
