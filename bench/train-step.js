@@ -12,7 +12,7 @@
  * be compared by shares, which a shared machine disturbs less than wall time.
  *
  * Usage: node bench/train-step.js [--models mobilefacenet,resnet50] [--steps 3] [--rounds 1]
- *          [--threads 2] [--batch 32] [--classes 1000] [--spin 1|0] [--pattern 0|1] [--profile] [--torch]
+ *          [--threads 2] [--batch 32] [--classes 1000] [--spin 1|0] [--pattern 0|1] [--nchwc 1|0] [--profile] [--torch]
  *   --pattern 1 turns on onnxruntime's memory pattern (off in training sessions).
  *   --spin 0 turns off onnxruntime's intra-op spinning (EngineOptions.spinning), which helps on
  *   a machine whose cores other processes share.
@@ -29,7 +29,7 @@ const ANCHOR = path.resolve(ROOT, '../shared/anchors/torch_anchor.py');
 const TORCH_NAME = { mobilefacenet: 'mobilefacenet', resnet50: 'seed-resnet50' };
 
 function parseArgs(argv) {
-  const opts = { models: ['mobilefacenet', 'resnet50'], steps: 3, rounds: 1, threads: 2, batch: 32, classes: 1000, spin: 1, pattern: 0, profile: false, torch: false, child: undefined };
+  const opts = { models: ['mobilefacenet', 'resnet50'], steps: 3, rounds: 1, threads: 2, batch: 32, classes: 1000, spin: 1, pattern: 0, nchwc: 1, profile: false, torch: false, child: undefined };
   for (let i = 0; i < argv.length; i++) {
     const key = argv[i].replace(/^--/, '');
     if (key === 'profile' || key === 'torch') opts[key] = true;
@@ -152,11 +152,13 @@ async function child(model, opts) {
   const { buildTrainingGraph } = require('../src/core/autodiff');
   const { encodeOnnx } = require('../src/core/graph/onnx');
   const { sessionOptions } = require('../src/core/engines/onnxruntime');
+  const { convsToNchwc, nchwcBlockSize } = require('../src/core/engines/nchwcConvs');
   const { peakRssBytes } = require('../src/core/util/memory');
 
   const forward = classifierGraph(model, opts);
   // A static batch, as a trainer with fixed-size batches would build it (TrainingSpec.dims).
   const training = buildTrainingGraph(forward, { loss: 'loss', dims: { N: opts.batch } });
+  const blocked = opts.nchwc === 1 ? convsToNchwc(training.graph, await nchwcBlockSize()) : 0;
   const bytes = encodeOnnx(training.graph);
   const feeds = feedsFor(ort, forward, training, opts);
   // A training session: no memory pattern unless --pattern 1 (it doubles the peak); spinning as --spin says.
@@ -175,6 +177,7 @@ async function child(model, opts) {
   const result = {
     model,
     nodes: training.graph.nodes.length,
+    nchwcConvs: blocked,
     stepSeconds: median(times),
     steps: times.map((t) => +t.toFixed(3)),
     imagesPerSecond: opts.batch / median(times),
@@ -197,7 +200,7 @@ async function child(model, opts) {
 // ------------------------------------------------------------------ parent: rounds
 
 function runChild(model, opts) {
-  const args = [__filename, '--child', model, '--steps', opts.steps, '--threads', opts.threads, '--batch', opts.batch, '--classes', opts.classes, '--spin', opts.spin, '--pattern', opts.pattern];
+  const args = [__filename, '--child', model, '--steps', opts.steps, '--threads', opts.threads, '--batch', opts.batch, '--classes', opts.classes, '--spin', opts.spin, '--pattern', opts.pattern, '--nchwc', opts.nchwc];
   if (opts.profile) args.push('--profile');
   const out = execFileSync(process.execPath, args.map(String), { encoding: 'utf8', maxBuffer: 64 << 20 });
   return JSON.parse(out.trim().split('\n').pop());

@@ -127,11 +127,16 @@ function valueInfoFromProto(p: onnx.IValueInfoProto): ValueInfo {
   return { name, dtype, shape };
 }
 
+/** Operator domains beyond the default one (onnxruntime's contrib ops, all at version 1). */
+function extraDomains(graph: Graph): string[] {
+  return [...new Set(graph.nodes.map((n) => n.domain).filter((d) => d !== '' && d !== 'ai.onnx'))];
+}
+
 export function graphToModelProto(graph: Graph): onnx.IModelProto {
   return {
     irVersion: IR_VERSION,
     producerName: graph.producer ?? 'arcface',
-    opsetImport: [{ domain: '', version: graph.opsetVersion }],
+    opsetImport: [{ domain: '', version: graph.opsetVersion }, ...extraDomains(graph).map((domain) => ({ domain, version: 1 }))],
     metadataProps: Object.entries(graph.metadata).map(([key, value]) => ({ key, value })),
     graph: {
       name: graph.name,

@@ -1,5 +1,6 @@
 import * as ort from 'onnxruntime-node';
 import { BatchNormStats, TrainingGraph, buildTrainingGraph, sampleDropoutMask } from '../autodiff';
+import { convsToNchwc, nchwcBlockSize } from '../engines/nchwcConvs';
 import { EngineOptions, createSession } from '../engines/onnxruntime';
 import { encodeOnnx } from '../graph/onnx';
 import { Graph, numel } from '../graph/types';
@@ -97,6 +98,7 @@ export class TrainingSession implements StepRunner {
     const batchDim = forward.inputs.find((v) => v.name === spec.input)?.shape[0];
     const dims = spec.batchSize !== undefined && typeof batchDim === 'string' ? { [batchDim]: spec.batchSize } : undefined;
     const training = buildTrainingGraph(forward, { loss: spec.loss, extraOutputs: [spec.scores], freeze: [...spec.freeze], ...(dims ? { dims } : {}) });
+    if (engine.provider === 'cpu' && engine.blockedConvs !== false) convsToNchwc(training.graph, await nchwcBlockSize());
     // No memory pattern: it keeps a second, pre-planned arena that doubles the peak memory of a training graph.
     const session = await createSession(encodeOnnx(training.graph), { ...engine, memoryPattern: false }, 'the training graph');
     return new TrainingSession(forward, training, spec, session);
