@@ -3,7 +3,8 @@ import { onnx } from 'onnx-proto';
 import { buildTrainingForward, buildTrainingGraph, sampleDropoutMask } from '../../src/core/autodiff';
 import { TrainingSpec } from '../../src/core/autodiff/trainingGraph';
 import { graphToModelProto } from '../../src/core/graph/onnx';
-import { Graph, Shape, numel } from '../../src/core/graph/types';
+import { cloneGraph } from '../../src/core/graph/edit';
+import { Graph, Node, Shape, float32Tensor, getAttr, numel } from '../../src/core/graph/types';
 import { Rng } from '../../src/core/util/rng';
 
 /**
@@ -85,9 +86,34 @@ function promoteTensor(t: onnx.ITensorProto): void {
   t.dataType = DOUBLE;
 }
 
+/**
+ * HardSigmoid (the autodiff's one-pass indicator) has a float kernel only: for double, its ONNX
+ * definition clamp(alpha * x + beta, 0, 1) as Mul, Add and Clip.
+ */
+function hardSigmoidExpanded(graph: Graph): Graph {
+  if (!graph.nodes.some((n) => n.opType === 'HardSigmoid')) return graph;
+  const out = cloneGraph(graph);
+  const constant = (name: string, value: number) => {
+    out.initializers.set(name, { name, role: 'constant', tensor: float32Tensor([], Float32Array.of(value)) });
+    return name;
+  };
+  out.nodes = out.nodes.flatMap((n): Node[] => {
+    if (n.opType !== 'HardSigmoid') return [n];
+    const alpha = constant(`${n.name}/alpha`, getAttr(n, 'alpha', 'float') ?? 0.2);
+    const beta = constant(`${n.name}/beta`, getAttr(n, 'beta', 'float') ?? 0.5);
+    const node = (suffix: string, opType: string, inputs: string[], output = `${n.name}/${suffix}`): Node => ({ name: `${n.name}/${suffix}`, opType, domain: '', inputs, outputs: [output], attrs: {} });
+    return [
+      node('scaled', 'Mul', [n.inputs[0], alpha]),
+      node('shifted', 'Add', [`${n.name}/scaled`, beta]),
+      node('clamped', 'Clip', [`${n.name}/shifted`, constant(`${n.name}/zero`, 0), constant(`${n.name}/one`, 1)], n.outputs[0]),
+    ];
+  });
+  return out;
+}
+
 /** The model bytes in the requested precision (float32 tensors, constants and Cast targets promoted to double). */
 export function modelBytes(graph: Graph, precision: Precision): Uint8Array {
-  const model = graphToModelProto(graph);
+  const model = graphToModelProto(precision === 'float64' ? hardSigmoidExpanded(graph) : graph);
   if (precision === 'float64') {
     const g = model.graph as onnx.IGraphProto;
     for (const t of g.initializer ?? []) promoteTensor(t);

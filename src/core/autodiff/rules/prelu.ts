@@ -1,6 +1,6 @@
 import { channelCountOf } from '../../graph/shapes';
 import { float32Tensor } from '../../graph/types';
-import { channelAffine, sumToShape, toFloat } from '../tensors';
+import { channelAffine, indicator, sumToShape } from '../tensors';
 import { BackwardRule, NodeContext, TrainingForm, TrainingFormResult, outputGrad } from '../types';
 
 /**
@@ -37,7 +37,7 @@ const trainingBackward: BackwardRule = (ctx) => {
   const { emit } = ctx;
   const dY = outputGrad(ctx);
   const { negative, slopeMinusOne } = ctx.saved;
-  const below = () => toFloat(emit, emit.op('Less', [negative, emit.scalar(0)]));
+  const below = () => indicator(emit, negative, -1);
   return [
     ctx.needs[0] ? emit.op('Mul', [dY, slopeFactor(ctx, below(), slopeMinusOne)]) : undefined,
     ctx.needs[1] ? sumToShape(emit, emit.op('Mul', [dY, negative]), ctx.outputShapes[0], ctx.inputShapes[1]) : undefined,

@@ -1,4 +1,4 @@
-import { toFloat } from '../tensors';
+import { indicator } from '../tensors';
 import { GradientContext, GradientRule, outputGrad } from '../types';
 
 /**
@@ -45,7 +45,7 @@ const tanh = local(({ emit }, _x, y) => emit.op('Sub', [emit.scalar(1), emit.op(
  * Reads the output (y > 0 exactly where x > 0), so the input need not stay alive for the
  * backward. dy times the mask as a float: onnxruntime's Where is several times slower.
  */
-const relu = local(({ emit }, _x, y) => toFloat(emit, emit.op('Greater', [y, emit.scalar(0)])));
+const relu = local(({ emit }, _x, y) => indicator(emit, y, 1));
 
 /** Clip(x, min, max): the gradient passes where min <= x <= max (bounds included, as PyTorch's clamp). */
 const clip: GradientRule = {
