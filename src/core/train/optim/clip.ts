@@ -1,9 +1,10 @@
+import { sumOfSquares } from './simd';
 import { ParamTensors } from './types';
 
-/** The global L2 norm over every gradient (accumulated in double precision). */
+/** The global L2 norm over every gradient (float32 partial sums, totalled in double: optim/simd.ts). */
 export function globalNorm(grads: ParamTensors): number {
   let sum = 0;
-  for (const g of grads.values()) for (let i = 0; i < g.length; i++) sum += g[i] * g[i];
+  for (const g of grads.values()) sum += sumOfSquares(g);
   return Math.sqrt(sum);
 }
 

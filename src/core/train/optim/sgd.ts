@@ -1,3 +1,4 @@
+import { sgdMomentumStep } from './simd';
 import { NoDecay, Optimizer, OptimizerState, ParamTensors, checkedBuffer, copyBuffers, paramsWithGrads } from './types';
 
 /**
@@ -24,9 +25,8 @@ export function validateSgd(o: SgdOptions): void {
 
 /**
  * One parameter's update in place; `buffer` is its momentum buffer, undefined before the first
- * step. Returns the buffer. One loop per case, with no branch inside: the usual case (momentum,
- * an existing buffer, no Nesterov) then runs about twice as fast (ResNet50's 25 M parameters:
- * ~100 ms against ~220 ms per step).
+ * step. Returns the buffer. One loop per case, with no branch inside; the usual case (momentum,
+ * an existing buffer, no Nesterov) runs as WebAssembly SIMD in float32 (optim/simd.ts).
  */
 export function sgdUpdate(param: Float32Array, grad: Float32Array, buffer: Float32Array | undefined, lr: number, weightDecay: number, o: SgdOptions): Float32Array | undefined {
   const { momentum, dampening, nesterov } = o;
@@ -44,10 +44,7 @@ export function sgdUpdate(param: Float32Array, grad: Float32Array, buffer: Float
       param[i] -= lr * buf[i]; // the float32 buffer value, as PyTorch steps with
     }
   } else if (!nesterov) {
-    for (let i = 0; i < n; i++) {
-      buf[i] = momentum * buf[i] + keep * (grad[i] + weightDecay * param[i]);
-      param[i] -= lr * buf[i];
-    }
+    sgdMomentumStep(param, grad, buf, lr, weightDecay, momentum, keep);
   } else {
     for (let i = 0; i < n; i++) {
       const d = grad[i] + weightDecay * param[i];

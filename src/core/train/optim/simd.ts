@@ -1,0 +1,176 @@
+/**
+ * The optimiser's two hottest loops as WebAssembly SIMD (4 float lanes per instruction): V8 runs
+ * a JS loop over Float32Arrays one element at a time, converting through doubles, and over
+ * ResNet-50's 25 M parameters the SGD momentum update took ~110-220 ms and the gradients' sum of
+ * squares ~40-75 ms per step; these take ~60 and ~19 ms (same machine, scratch micro-benchmark
+ * recorded in BENCHMARKS.md).
+ *
+ * Arithmetic is float32, as PyTorch's own kernels do it. Any Float32Array works: data passes
+ * through a 64 KB window per operand inside the module's memory (the copies are memcpy-speed and
+ * stay in cache while the kernel runs), so parameters, gradients and buffers stay ordinary typed
+ * arrays that onnxruntime and the checkpoints read directly.
+ *
+ * The module is small enough to assemble here from its opcodes; Node has run WebAssembly SIMD
+ * since 16.4, and package.json requires Node 20.
+ */
+
+// The project's type libraries (ES2022 + @types/node) declare no WebAssembly global; what is used of it:
+declare const WebAssembly: {
+  Module: new (bytes: Uint8Array) => object;
+  Instance: new (module: object) => { exports: Record<string, unknown> };
+};
+interface WasmMemory {
+  buffer: ArrayBuffer;
+}
+
+/** Floats per operand window. */
+const WINDOW = 16384;
+const BYTES = WINDOW * 4;
+/** Byte offsets of the three operand windows: a (param / values), b (grad), c (buffer). */
+const A = 0;
+const B = BYTES;
+const C = 2 * BYTES;
+
+// ---------------------------------------------------------------- a tiny assembler
+
+function uleb(value: number): number[] {
+  const out: number[] = [];
+  let v = value;
+  do {
+    let byte = v & 0x7f;
+    v >>>= 7;
+    if (v !== 0) byte |= 0x80;
+    out.push(byte);
+  } while (v !== 0);
+  return out;
+}
+
+const vector = (items: number[][]): number[] => [...uleb(items.length), ...items.flat()];
+const section = (id: number, body: number[]): number[] => [id, ...uleb(body.length), ...body];
+const name = (s: string): number[] => [...uleb(s.length), ...Array.from(s, (ch) => ch.charCodeAt(0))];
+
+const T = { i32: 0x7f, f32: 0x7d, f64: 0x7c, v128: 0x7b } as const;
+const simd = (op: number): number[] => [0xfd, ...uleb(op)];
+const op = {
+  get: (i: number) => [0x20, ...uleb(i)],
+  set: (i: number) => [0x21, ...uleb(i)],
+  tee: (i: number) => [0x22, ...uleb(i)],
+  /** v128.load / v128.store with 16-byte alignment at a constant offset from the address on the stack. */
+  load: (offset: number) => [...simd(0x00), 4, ...uleb(offset)],
+  store: (offset: number) => [...simd(0x0b), 4, ...uleb(offset)],
+  splat: simd(0x13),
+  lane: (i: number) => [...simd(0x1f), i],
+  add: simd(0xe4),
+  sub: simd(0xe5),
+  mul: simd(0xe6),
+  /** The loop over byte offsets 0, 16, ... below the byte count in local `end`, offset in local `at`. */
+  loop: (at: number, end: number, body: number[]) => [
+    0x02, 0x40, 0x03, 0x40, // block, loop
+    ...[0x20, at, 0x20, end, 0x4f, 0x0d, 1], // at >= end: break
+    ...body,
+    ...[0x20, at, 0x41, 16, 0x6a, 0x21, at], // at += 16
+    0x0c, 0, 0x0b, 0x0b, // continue; end loop, end block
+  ],
+};
+
+const functionBody = (locals: number[][], code: number[]): number[] => {
+  const bytes = [...vector(locals), ...code, 0x0b];
+  return [...uleb(bytes.length), ...bytes];
+};
+
+/** sgd(bytes, lr, wd, momentum, keep): c = momentum * c + keep * (b + wd * a); a -= lr * c. */
+const SGD = functionBody(
+  [[1, T.i32], [6, T.v128]], // 5 at; 6 a, 7 c, 8 lr, 9 wd, 10 momentum, 11 keep
+  [
+    ...[1, 2, 3, 4].flatMap((p) => [...op.get(p), ...op.splat, ...op.set(p + 7)]),
+    ...op.loop(5, 0, [
+      ...op.get(5), ...op.load(A), ...op.set(6),
+      ...op.get(10), ...op.get(5), ...op.load(C), ...op.mul,
+      ...op.get(11), ...op.get(5), ...op.load(B), ...op.get(9), ...op.get(6), ...op.mul, ...op.add, ...op.mul,
+      ...op.add, ...op.set(7),
+      ...op.get(5), ...op.get(7), ...op.store(C),
+      ...op.get(5), ...op.get(6), ...op.get(8), ...op.get(7), ...op.mul, ...op.sub, ...op.store(A),
+    ]),
+  ],
+);
+
+/** sumsq(bytes) -> f64: the lanes' float32 sums of a * a, added in double. */
+const SUM_OF_SQUARES = functionBody(
+  [[1, T.i32], [2, T.v128]], // 1 at; 2 sum, 3 value
+  [
+    ...op.loop(1, 0, [...op.get(1), ...op.load(A), ...op.tee(3), ...op.get(3), ...op.mul, ...op.get(2), ...op.add, ...op.set(2)]),
+    ...[0, 1, 2, 3].flatMap((lane, i) => [...op.get(2), ...op.lane(lane), 0xbb /* f64.promote_f32 */, ...(i > 0 ? [0xa0 /* f64.add */] : [])]),
+  ],
+);
+
+function assemble(): Uint8Array {
+  return Uint8Array.from([
+    ...[0x00, 0x61, 0x73, 0x6d, 1, 0, 0, 0],
+    ...section(1, vector([
+      [0x60, ...vector([[T.i32], [T.f32], [T.f32], [T.f32], [T.f32]]), 0],
+      [0x60, ...vector([[T.i32]]), ...vector([[T.f64]])],
+    ])),
+    ...section(3, vector([[0], [1]])),
+    ...section(5, vector([[0, Math.ceil((3 * BYTES) / 65536)]])),
+    ...section(7, vector([[...name('memory'), 2, 0], [...name('sgd'), 0, 0], [...name('sumsq'), 0, 1]])),
+    ...section(10, vector([SGD, SUM_OF_SQUARES])),
+  ]);
+}
+
+interface Kernels {
+  sgd(bytes: number, lr: number, weightDecay: number, momentum: number, keep: number): void;
+  sumsq(bytes: number): number;
+  a: Float32Array;
+  b: Float32Array;
+  c: Float32Array;
+}
+
+let kernels: Kernels | undefined;
+
+function load(): Kernels {
+  if (kernels) return kernels;
+  const instance = new WebAssembly.Instance(new WebAssembly.Module(assemble()));
+  const exports = instance.exports as unknown as { memory: WasmMemory; sgd: Kernels['sgd']; sumsq: Kernels['sumsq'] };
+  const buffer = exports.memory.buffer;
+  kernels = {
+    sgd: exports.sgd,
+    sumsq: exports.sumsq,
+    a: new Float32Array(buffer, A, WINDOW),
+    b: new Float32Array(buffer, B, WINDOW),
+    c: new Float32Array(buffer, C, WINDOW),
+  };
+  return kernels;
+}
+
+/** Whole vectors of a window holding `length` floats (the lanes past `length` are never copied out). */
+const vectorBytes = (length: number) => ((length + 3) & ~3) * 4;
+
+/**
+ * SGD with momentum for an existing buffer, in place: buf = momentum * buf + keep * (grad +
+ * weightDecay * param); param -= lr * buf.
+ */
+export function sgdMomentumStep(param: Float32Array, grad: Float32Array, buf: Float32Array, lr: number, weightDecay: number, momentum: number, keep: number): void {
+  const k = load();
+  for (let from = 0; from < param.length; from += WINDOW) {
+    const to = Math.min(from + WINDOW, param.length);
+    k.a.set(param.subarray(from, to));
+    k.b.set(grad.subarray(from, to));
+    k.c.set(buf.subarray(from, to));
+    k.sgd(vectorBytes(to - from), lr, weightDecay, momentum, keep);
+    param.set(k.a.subarray(0, to - from), from);
+    buf.set(k.c.subarray(0, to - from), from);
+  }
+}
+
+/** The sum of squares of `values` (float32 lanes per 16 K values, totalled in double). */
+export function sumOfSquares(values: Float32Array): number {
+  const k = load();
+  let total = 0;
+  for (let from = 0; from < values.length; from += WINDOW) {
+    const to = Math.min(from + WINDOW, values.length);
+    k.a.set(values.subarray(from, to));
+    k.a.fill(0, to - from, (to - from + 3) & ~3);
+    total += k.sumsq(vectorBytes(to - from));
+  }
+  return total;
+}
