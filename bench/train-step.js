@@ -16,6 +16,8 @@
  *   --pattern 1 turns on onnxruntime's memory pattern (off in training sessions).
  *   --spin 0 turns off onnxruntime's intra-op spinning (EngineOptions.spinning), which helps on
  *   a machine whose cores other processes share.
+ *   --nchwc 0 keeps every conv on onnxruntime's NCHW path (engines/nchwcConvs.ts; on by default,
+ *   as in `train`).
  *   --torch interleaves ../shared/anchors/torch_anchor.py (Debian's python3-torch) per round.
  * Prints per-round lines on stderr and a JSON summary (medians) on stdout.
  */
@@ -226,7 +228,7 @@ function parent(opts) {
   const summary = Object.fromEntries(
     Object.entries(results).map(([model, rows]) => {
       const ours = median(rows.map((x) => x.ours.imagesPerSecond));
-      const s = { imagesPerSecond: +ours.toFixed(2), peakRssMb: median(rows.map((x) => x.ours.peakRssMb)), nodes: rows[0].ours.nodes };
+      const s = { imagesPerSecond: +ours.toFixed(2), peakRssMb: median(rows.map((x) => x.ours.peakRssMb)), nodes: rows[0].ours.nodes, nchwcConvs: rows[0].ours.nchwcConvs };
       if (opts.torch) {
         s.torchImagesPerSecond = median(rows.map((x) => x.torch.train_img_s));
         s.torchPeakRssMb = median(rows.map((x) => x.torch.peak_rss_mb));

@@ -1,0 +1,47 @@
+#!/usr/bin/env node
+/**
+ * The optimiser's hot loops for BENCHMARKS.md ("train"): SGD with momentum (an existing buffer)
+ * and the gradients' sum of squares over ResNet-50's 25 M parameters, as plain JS loops over
+ * Float32Arrays and as the WebAssembly SIMD kernels `train` uses (src/core/train/optim/simd.ts).
+ * Median of 7 runs after one warm-up, one thread.
+ *
+ * Usage: node bench/optimizer.js [PARAMS]   (default 25000000)
+ */
+require('ts-node').register({ transpileOnly: true, project: `${__dirname}/../tsconfig.json` });
+const { sgdMomentumStep, sumOfSquares } = require('../src/core/train/optim/simd');
+
+const n = Number(process.argv[2] ?? 25e6);
+const filled = (v) => Float32Array.from({ length: n }, (_, i) => v * (1 + (i % 7) / 10));
+const param = filled(0.01);
+const grad = filled(0.001);
+const buf = filled(0.002);
+
+function sgdJs(p, g, b, lr, wd, momentum, keep) {
+  for (let i = 0; i < p.length; i++) {
+    b[i] = momentum * b[i] + keep * (g[i] + wd * p[i]);
+    p[i] -= lr * b[i];
+  }
+}
+function sumOfSquaresJs(g) {
+  let s = 0;
+  for (let i = 0; i < g.length; i++) s += g[i] * g[i];
+  return s;
+}
+
+function time(name, f) {
+  f();
+  const ms = [];
+  for (let r = 0; r < 7; r++) {
+    const t = process.hrtime.bigint();
+    f();
+    ms.push(Number(process.hrtime.bigint() - t) / 1e6);
+  }
+  ms.sort((a, b) => a - b);
+  console.log(`${name.padEnd(34)} ${ms[3].toFixed(1).padStart(7)} ms`);
+}
+
+console.log(`${n} parameters`);
+time('SGD momentum step, JS loop', () => sgdJs(param, grad, buf, 1e-4, 5e-4, 0.9, 1));
+time('SGD momentum step, WASM SIMD', () => sgdMomentumStep(param, grad, buf, 1e-4, 5e-4, 0.9, 1));
+time('sum of squares, JS loop', () => sumOfSquaresJs(grad));
+time('sum of squares, WASM SIMD', () => sumOfSquares(grad));
