@@ -19,9 +19,11 @@ import { Graph, Node, attr, emptyGraph, getAttr, int64Tensor } from '../graph/ty
  * Rewritten, where both channel counts are multiples of the CPU's channel block (16 with
  * AVX-512, 8 with AVX2):
  * - depthwise convs (one input and one output channel per group), whatever the kernel: forward
- *   and adjoint depthwise convs ran 1.6-3.5x faster at MobileFaceNet's shapes, the batch-folded
- *   depthwise weight gradient (kernels the size of the feature map) about 10x;
- * - dense convs with a spatial kernel (3x3 and the like): 1.4-2x at ResNet-50's shapes.
+ *   and adjoint stride-1 depthwise convs ran 1.7-3.5x faster at MobileFaceNet's shapes (stride 2
+ *   about the same), the batch-folded depthwise weight gradients (kernels the size of the
+ *   feature map) about 10x; with a channel multiplier, as one depthwise conv per multiplier;
+ * - dense convs with a spatial kernel (3x3 and the like): 1.4-2.2x at ResNet-50's shapes.
+ * (Batch 32, 2 threads, reorders included; whole-step effects in BENCHMARKS.md, "train".)
  * Dense 1x1 convs stay: they are one GEMM either way, and the two reorders cost what the
  * blocked kernel saves (measured within +-30% either way, no net gain).
  */

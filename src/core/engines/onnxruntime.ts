@@ -32,12 +32,6 @@ export interface EngineOptions {
    * the cores between ops, which helps when other processes share them.
    */
   spinning?: boolean;
-  /**
-   * Training graphs only: move the convs whose weights are computed or fed at run time to
-   * onnxruntime's blocked NCHWc kernels where they qualify (engines/nchwcConvs.ts; CPU, default
-   * on). Off keeps every conv on the plain NCHW path, for comparisons.
-   */
-  blockedConvs?: boolean;
 }
 
 export const DEFAULT_ENGINE: EngineOptions = { provider: 'cpu', threads: 0, graphOptimization: 'all' };

@@ -98,7 +98,8 @@ export class TrainingSession implements StepRunner {
     const batchDim = forward.inputs.find((v) => v.name === spec.input)?.shape[0];
     const dims = spec.batchSize !== undefined && typeof batchDim === 'string' ? { [batchDim]: spec.batchSize } : undefined;
     const training = buildTrainingGraph(forward, { loss: spec.loss, extraOutputs: [spec.scores], freeze: [...spec.freeze], ...(dims ? { dims } : {}) });
-    if (engine.provider === 'cpu' && engine.blockedConvs !== false) convsToNchwc(training.graph, await nchwcBlockSize());
+    // The CPU provider's blocked kernels for the convs whose weights are fed or computed (`bench/train-step.js --nchwc 0` compares).
+    if (engine.provider === 'cpu') convsToNchwc(training.graph, await nchwcBlockSize());
     // No memory pattern: it keeps a second, pre-planned arena that doubles the peak memory of a training graph.
     const session = await createSession(encodeOnnx(training.graph), { ...engine, memoryPattern: false }, 'the training graph');
     return new TrainingSession(forward, training, spec, session);
