@@ -18,8 +18,8 @@ import { Rng } from '../src/core/util/rng';
  * and as many seeded different-identity pairs, 10-fold accuracy with the threshold chosen on the
  * other nine folds (verifyKFold), and AUC, against the same network untrained.
  *
- * It trains for about a minute on 2 cores (62 s with the blocked convolutions), so it runs only with ARCFACE_TRAIN_FACES=1, and
- * needs ../shared/data/faces/orl.
+ * It trains for about a minute on 2 cores (62 s measured), so it runs only with
+ * ARCFACE_TRAIN_FACES=1, and needs ../shared/data/faces/orl.
  */
 
 const ORL = path.resolve(__dirname, '../../shared/data/faces/orl');
