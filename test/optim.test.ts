@@ -1,4 +1,4 @@
-import { sgdMomentumStep, sumOfSquares } from '../src/core/train/optim/simd';
+import { adamwStep, sgdMomentumStep, sumOfSquares } from '../src/core/train/optim/simd';
 import { loadConfig } from '../src/core/config';
 import { baseLearningRate, optimizerSpec } from '../src/core/config/sections/optimizer';
 import { scheduleOf } from '../src/core/config/sections/schedule';
@@ -353,6 +353,25 @@ describe('WebAssembly SIMD kernels', () => {
       let worst = 0;
       for (let i = 0; i < n; i++) {
         worst = Math.max(worst, Math.abs(buf[i] - wantBuf[i]) / (1 + Math.abs(wantBuf[i])), Math.abs(param[i] - wantParam[i]) / (1 + Math.abs(wantParam[i])));
+      }
+      expect(worst).toBeLessThan(1e-6);
+    }
+  });
+
+  test('the AdamW step matches the float64 formula to float32 rounding, every element, every window', () => {
+    for (const n of lengths) {
+      const param = random(n);
+      const grad = random(n);
+      const m = random(n);
+      const v = Float32Array.from(random(n), Math.abs);
+      const k = { beta1: 0.9, beta2: 0.999, shrink: 1 - 1e-3 * 0.05, stepSize: 1e-3 / (1 - 0.9 ** 3), bias2Sqrt: Math.sqrt(1 - 0.999 ** 3), eps: 1e-8 };
+      const wantM = Array.from(m, (x, i) => k.beta1 * x + (1 - k.beta1) * grad[i]);
+      const wantV = Array.from(v, (x, i) => k.beta2 * x + (1 - k.beta2) * grad[i] * grad[i]);
+      const wantP = Array.from(param, (x, i) => x * k.shrink - (k.stepSize * wantM[i]) / (Math.sqrt(wantV[i]) / k.bias2Sqrt + k.eps));
+      adamwStep(param, grad, m, v, k);
+      let worst = 0;
+      for (let i = 0; i < n; i++) {
+        for (const [got, want] of [[m[i], wantM[i]], [v[i], wantV[i]], [param[i], wantP[i]]]) worst = Math.max(worst, Math.abs(got - want) / (1 + Math.abs(want)));
       }
       expect(worst).toBeLessThan(1e-6);
     }

@@ -1,3 +1,4 @@
+import { adamwStep } from './simd';
 import { NoDecay, Optimizer, OptimizerState, ParamTensors, checkedBuffer, copyBuffers, paramsWithGrads } from './types';
 
 /**
@@ -25,19 +26,18 @@ export interface AdamMoments {
   step: number;
 }
 
-/** One parameter's update in place, given its moments (updated in place too). */
+/** One parameter's update in place, given its moments (updated in place too); WebAssembly SIMD in float32 (optim/simd.ts). */
 export function adamwUpdate(param: Float32Array, grad: Float32Array, moments: AdamMoments, lr: number, weightDecay: number, o: AdamWOptions): void {
   const [beta1, beta2] = o.betas;
   const { expAvg, expAvgSq, step } = moments;
-  const stepSize = lr / (1 - beta1 ** step);
-  const bias2Sqrt = Math.sqrt(1 - beta2 ** step);
-  const shrink = 1 - lr * weightDecay;
-  for (let i = 0; i < param.length; i++) {
-    const g = grad[i];
-    expAvg[i] = beta1 * expAvg[i] + (1 - beta1) * g;
-    expAvgSq[i] = beta2 * expAvgSq[i] + (1 - beta2) * g * g;
-    param[i] = param[i] * shrink - (stepSize * expAvg[i]) / (Math.sqrt(expAvgSq[i]) / bias2Sqrt + o.eps);
-  }
+  adamwStep(param, grad, expAvg, expAvgSq, {
+    beta1,
+    beta2,
+    shrink: 1 - lr * weightDecay,
+    stepSize: lr / (1 - beta1 ** step),
+    bias2Sqrt: Math.sqrt(1 - beta2 ** step),
+    eps: o.eps,
+  });
 }
 
 export function adamw(options: AdamWOptions, noDecay: NoDecay, from?: OptimizerState): Optimizer {
