@@ -1,7 +1,7 @@
 /**
  * The optimisers' hot loops as WebAssembly SIMD (4 float lanes per instruction): V8 runs a JS
  * loop over Float32Arrays one element at a time, converting through doubles. Over ResNet-50's
- * 25 M parameters (bench/optimizer.js, five runs) the SGD momentum update takes 112-272 ms as a
+ * 25 M parameters (bench/optimizer.js, five runs; AdamW three) the SGD momentum update takes 112-272 ms as a
  * JS loop and 46-56 ms here, AdamW's 260-520 ms and 77-89 ms, the gradients' sum of squares
  * 46-92 ms and 15-17 ms.
  *
