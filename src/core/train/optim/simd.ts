@@ -1,9 +1,9 @@
 /**
  * The optimisers' hot loops as WebAssembly SIMD (4 float lanes per instruction): V8 runs a JS
  * loop over Float32Arrays one element at a time, converting through doubles. Over ResNet-50's
- * 25 M parameters (bench/optimizer.js, five runs; AdamW three) the SGD momentum update takes 112-272 ms as a
- * JS loop and 46-56 ms here, AdamW's 260-520 ms and 77-89 ms, the gradients' sum of squares
- * 46-92 ms and 15-17 ms.
+ * 25 M parameters (bench/optimizer.js, five runs; AdamW three) the SGD momentum update takes
+ * 112-272 ms as a JS loop and 46-56 ms here, AdamW's 260-520 ms and 77-89 ms, the gradients'
+ * sum of squares 46-92 ms and 15-17 ms.
  *
  * Arithmetic is float32, as PyTorch's own kernels do it. Any Float32Array works: data passes
  * through a 64 KB window per operand inside the module's memory (the copies are memcpy-speed and
