@@ -1,9 +1,9 @@
 /**
  * The optimisers' hot loops as WebAssembly SIMD (4 float lanes per instruction): V8 runs a JS
  * loop over Float32Arrays one element at a time, converting through doubles. Over ResNet-50's
- * 25 M parameters (bench/optimizer.js, five runs; AdamW three) the SGD momentum update takes
- * 112-272 ms as a JS loop and 46-56 ms here, AdamW's 260-520 ms and 77-89 ms, the gradients'
- * sum of squares 46-92 ms and 15-17 ms.
+ * 25 M parameters (bench/optimizer.js, six runs; AdamW four) the SGD momentum update takes
+ * 112-272 ms as a JS loop and 46-56 ms here, AdamW's 235-520 ms and 72-89 ms, the gradients'
+ * sum of squares 38-92 ms and 14-17 ms.
  *
  * Arithmetic is float32, as PyTorch's own kernels do it. Any Float32Array works: data passes
  * through a 64 KB window per operand inside the module's memory (the copies are memcpy-speed and
@@ -149,10 +149,8 @@ interface Kernels {
   sgd(bytes: number, lr: number, weightDecay: number, momentum: number, keep: number): void;
   sumsq(bytes: number): number;
   adamw(bytes: number, ...coefficients: number[]): void;
-  a: Float32Array;
-  b: Float32Array;
-  c: Float32Array;
-  d: Float32Array;
+  /** The operand windows a, b, c, d. */
+  windows: Float32Array[];
 }
 
 let kernels: Kernels | undefined;
@@ -166,10 +164,7 @@ function load(): Kernels {
     sgd: exports.sgd,
     sumsq: exports.sumsq,
     adamw: exports.adamw,
-    a: new Float32Array(buffer, A, WINDOW),
-    b: new Float32Array(buffer, B, WINDOW),
-    c: new Float32Array(buffer, C, WINDOW),
-    d: new Float32Array(buffer, D, WINDOW),
+    windows: [A, B, C, D].map((offset) => new Float32Array(buffer, offset, WINDOW)),
   };
   return kernels;
 }
@@ -178,32 +173,38 @@ function load(): Kernels {
 const vectorBytes = (length: number) => ((length + 3) & ~3) * 4;
 
 /**
+ * Runs a kernel over equally long `operands` a window at a time: each operand copied into its
+ * window (a, b, c, d in order), `run` given the count of values in this window, and the operands
+ * at the indices `written` copied back.
+ */
+function windowed(operands: Float32Array[], written: readonly number[], run: (count: number) => void): void {
+  const { windows } = load();
+  const length = operands[0].length;
+  for (let from = 0; from < length; from += WINDOW) {
+    const count = Math.min(WINDOW, length - from);
+    operands.forEach((o, i) => windows[i].set(o.subarray(from, from + count)));
+    run(count);
+    for (const i of written) operands[i].set(windows[i].subarray(0, count), from);
+  }
+}
+
+/**
  * SGD with momentum for an existing buffer, in place: buf = momentum * buf + keep * (grad +
  * weightDecay * param); param -= lr * buf.
  */
 export function sgdMomentumStep(param: Float32Array, grad: Float32Array, buf: Float32Array, lr: number, weightDecay: number, momentum: number, keep: number): void {
   const k = load();
-  for (let from = 0; from < param.length; from += WINDOW) {
-    const to = Math.min(from + WINDOW, param.length);
-    k.a.set(param.subarray(from, to));
-    k.b.set(grad.subarray(from, to));
-    k.c.set(buf.subarray(from, to));
-    k.sgd(vectorBytes(to - from), lr, weightDecay, momentum, keep);
-    param.set(k.a.subarray(0, to - from), from);
-    buf.set(k.c.subarray(0, to - from), from);
-  }
+  windowed([param, grad, buf], [0, 2], (count) => k.sgd(vectorBytes(count), lr, weightDecay, momentum, keep));
 }
 
 /** The sum of squares of `values` (float32 lanes per 16 K values, totalled in double). */
 export function sumOfSquares(values: Float32Array): number {
   const k = load();
   let total = 0;
-  for (let from = 0; from < values.length; from += WINDOW) {
-    const to = Math.min(from + WINDOW, values.length);
-    k.a.set(values.subarray(from, to));
-    k.a.fill(0, to - from, (to - from + 3) & ~3);
-    total += k.sumsq(vectorBytes(to - from));
-  }
+  windowed([values], [], (count) => {
+    k.windows[0].fill(0, count, (count + 3) & ~3);
+    total += k.sumsq(vectorBytes(count));
+  });
   return total;
 }
 
@@ -223,15 +224,6 @@ export interface AdamWCoefficients {
 /** AdamW's update of one parameter and its two moments, in place. */
 export function adamwStep(param: Float32Array, grad: Float32Array, expAvg: Float32Array, expAvgSq: Float32Array, k: AdamWCoefficients): void {
   const w = load();
-  for (let from = 0; from < param.length; from += WINDOW) {
-    const to = Math.min(from + WINDOW, param.length);
-    w.a.set(param.subarray(from, to));
-    w.b.set(grad.subarray(from, to));
-    w.c.set(expAvg.subarray(from, to));
-    w.d.set(expAvgSq.subarray(from, to));
-    w.adamw(vectorBytes(to - from), k.beta1, 1 - k.beta1, k.beta2, 1 - k.beta2, k.shrink, k.stepSize, 1 / k.bias2Sqrt, k.eps);
-    param.set(w.a.subarray(0, to - from), from);
-    expAvg.set(w.c.subarray(0, to - from), from);
-    expAvgSq.set(w.d.subarray(0, to - from), from);
-  }
+  const coefficients = [k.beta1, 1 - k.beta1, k.beta2, 1 - k.beta2, k.shrink, k.stepSize, 1 / k.bias2Sqrt, k.eps];
+  windowed([param, grad, expAvg, expAvgSq], [0, 2, 3], (count) => w.adamw(vectorBytes(count), ...coefficients));
 }
