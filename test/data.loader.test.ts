@@ -137,6 +137,21 @@ test('same config, same bytes: inline and with 2 worker threads, across epochs a
   expect(inline.batches.flatMap((b) => (b as { samples: number[] }).samples)).not.toContain(corruptIndex);
 });
 
+test('held workers start no sample until released; the batch is then the same as unheld', async () => {
+  const unheld = await withLoader({ workers: 1 }, async (l) => fingerprint(await take(l, 1)));
+  const held = await withLoader({ workers: 1, prefetchBatches: 0 }, async (l) => {
+    l.hold(true);
+    let done = false;
+    const next = l.next().then((b) => ((done = true), b));
+    // Long enough for a worker to decode and augment 4 tiny images many times over.
+    await new Promise((resolve) => setTimeout(resolve, 1000));
+    expect(done).toBe(false);
+    l.hold(false);
+    return fingerprint([await next]);
+  });
+  expect(held).toEqual(unheld);
+});
+
 test('a corrupt image is replaced by the next image of the epoch order, with its own position\'s augmentation', async () => {
   const order = Array.from(epochOrder(dataset.samples.length, base.seed, 0, true));
   const position = order.indexOf(corruptIndex);

@@ -10,6 +10,7 @@ import { openDataset } from '../src/core/data/open';
 import { batchesPerEpoch, epochOrder } from '../src/core/data/order';
 import { loadConfig } from '../src/core/config';
 import { loaderOptions } from '../src/core/data/settings';
+import { workersYieldToEngine } from '../src/core/data/pool';
 import { InputError } from '../src/core/errors';
 import { RgbImage, createRgbImage, encodeImage } from '../src/core/image/image';
 import { Rng } from '../src/core/util/rng';
@@ -286,5 +287,12 @@ describe('config', () => {
       onSkip: undefined,
     });
     expect(loaderOptions(loadConfig()).workers).toBe(Math.max(0, os.availableParallelism() - 1));
+  });
+
+  test('workers hold off during steps only when the engine\'s threads take every core', () => {
+    const cores = os.availableParallelism();
+    expect(workersYieldToEngine(cores)).toBe(true);
+    expect(workersYieldToEngine(cores + 1)).toBe(true);
+    expect(workersYieldToEngine(cores - 1)).toBe(false);
   });
 });

@@ -154,6 +154,20 @@ describe('training loop', () => {
     await expect(runLoop(options({ runner: bad, source: source(3) }))).rejects.toThrow('step 1 (epoch 0, batch 0): the gradient of w is Infinity; training stopped');
   });
 
+  test('each engine run is bracketed by stepping(true) and stepping(false), also when it throws', async () => {
+    const events: string[] = [];
+    const r = runner();
+    const logged: StepRunner = { ...r, params: r.params, batchNormStats: r.batchNormStats, run: async (b, d) => (events.push('run'), r.run(b, d)), updateRunningStats: () => undefined };
+    const s = { ...source(3), stepping: (running: boolean) => void events.push(running ? 'hold' : 'release') };
+    await runLoop(options({ runner: logged, source: s }, 1, 2));
+    expect(events).toEqual(['hold', 'run', 'release', 'hold', 'run', 'release']);
+
+    events.length = 0;
+    const failing: StepRunner = { ...logged, run: async () => (events.push('run'), Promise.reject(new Error('engine failed'))) };
+    await expect(runLoop(options({ runner: failing, source: s }))).rejects.toThrow('engine failed');
+    expect(events).toEqual(['hold', 'run', 'release']);
+  });
+
   test('accuracy is the argmax of the scores', () => {
     expect(correctPredictions(Float32Array.of(0.1, 0.9, 0.8, 0.2, 0.5, 0.5), Int32Array.of(1, 1, 0))).toBe(2);
   });

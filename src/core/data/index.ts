@@ -5,6 +5,6 @@ export { scanImageFolder } from './imageFolder';
 export { readListFile } from './listFile';
 export { Batch, DataLoader, LoaderOptions, LoaderStats, Position, SkippedImage } from './loader';
 export { DatasetLocation, openDataset } from './open';
-export { resolveWorkers } from './pool';
+export { resolveWorkers, workersYieldToEngine } from './pool';
 export { SampleSpec, prepareSample } from './sample';
 export { loaderOptions } from './settings';

@@ -137,6 +137,11 @@ export class DataLoader {
     return batch;
   }
 
+  /** Holds the workers (true) while a training step has the cores, and releases them (false). */
+  hold(held: boolean): void {
+    this.executor.hold(held);
+  }
+
   stats(): LoaderStats {
     return { ...this.served, skipped: [...this.bad.values()] };
   }

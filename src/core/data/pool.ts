@@ -34,6 +34,11 @@ export interface SampleExecutor {
   readonly workers: number;
   /** Rejects with an ImageError for a bad image. */
   run(job: SampleJob): Promise<Float32Array>;
+  /**
+   * While held, workers start no new sample (those already started finish): the training step
+   * has the cores. A no-op inline, where samples are prepared only between steps anyway.
+   */
+  hold(held: boolean): void;
   close(): Promise<void>;
 }
 
@@ -43,6 +48,36 @@ export const IN_FLIGHT_PER_THREAD = 4;
 /** `auto` = one worker per core but one (the main thread runs the training step). */
 export function resolveWorkers(setting: number | 'auto'): number {
   return setting === 'auto' ? Math.max(0, os.availableParallelism() - 1) : setting;
+}
+
+/**
+ * Whether workers should hold off while a training step runs on `engineThreads` CPU threads:
+ * when those threads take every core. A worker preempting one of onnxruntime's threads stalls
+ * the other at the next barrier (its GEMMs split the work evenly), so on 2 cores the engine's
+ * step got slower by about the workers' CPU time (BENCHMARKS.md "train"); between steps (the
+ * optimiser runs on one core) the workers have a core of their own.
+ */
+export function workersYieldToEngine(engineThreads: number): boolean {
+  return engineThreads >= os.availableParallelism();
+}
+
+/** The flag workers wait on while the loader is held (an Int32Array over shared memory, read with Atomics). */
+export type HoldFlag = Int32Array;
+
+export function setHold(flag: HoldFlag, held: boolean): void {
+  Atomics.store(flag, 0, held ? 1 : 0);
+  if (!held) Atomics.notify(flag, 0);
+}
+
+/** Blocks the calling worker while the flag is set. */
+export function waitWhileHeld(flag: HoldFlag): void {
+  while (Atomics.load(flag, 0) === 1) Atomics.wait(flag, 0, 1);
+}
+
+/** What each worker is started with. */
+export interface WorkerSetup {
+  spec: SampleSpec;
+  hold: HoldFlag;
 }
 
 /** The message text of an ImageError without the "file: " prefix it adds again. */
@@ -106,6 +141,7 @@ export function inlineExecutor(spec: SampleSpec, inFlight = IN_FLIGHT_PER_THREAD
   return {
     workers: 0,
     run: (job) => new Promise((resolve, reject) => dispatcher.push({ job, resolve, reject })),
+    hold: () => undefined,
     close: async () => dispatcher.drain(new Error('data loader closed')),
   };
 }
@@ -125,6 +161,7 @@ function workerScript(): { file: string; execArgv: string[] } {
  */
 export function workerExecutor(spec: SampleSpec, count: number): SampleExecutor {
   const script = workerScript();
+  const hold: HoldFlag = new Int32Array(new SharedArrayBuffer(4));
   const pending = new Map<number, { lane: number; item: Queued }>();
   let nextId = 0;
   let broken: Error | undefined;
@@ -138,7 +175,7 @@ export function workerExecutor(spec: SampleSpec, count: number): SampleExecutor 
   };
 
   const workers = Array.from({ length: count }, (_, lane) => {
-    const worker = new Worker(script.file, { workerData: spec, execArgv: script.execArgv });
+    const worker = new Worker(script.file, { workerData: { spec, hold } satisfies WorkerSetup, execArgv: script.execArgv });
     worker.on('message', (reply: WorkerReply) => {
       const entry = pending.get(reply.id);
       if (entry === undefined) return;
@@ -168,8 +205,10 @@ export function workerExecutor(spec: SampleSpec, count: number): SampleExecutor 
       if (broken) return Promise.reject(broken);
       return new Promise((resolve, reject) => dispatcher.push({ job, resolve, reject }));
     },
+    hold: (held) => setHold(hold, held),
     async close() {
       closing = true;
+      setHold(hold, false);
       const closed = new Error('data loader closed');
       broken ??= closed;
       dispatcher.drain(closed);

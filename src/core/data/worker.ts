@@ -1,24 +1,26 @@
 /**
  * Worker-thread entry for the data loader: prepares the samples the main thread sends (see
  * pool.ts), IN_FLIGHT_PER_THREAD at a time in the order they came, and returns each as a
- * transferred float32 buffer.
+ * transferred float32 buffer. While the loader is held (a training step has the cores) it starts
+ * none.
  */
 import { MessagePort, parentPort, workerData } from 'worker_threads';
-import { IN_FLIGHT_PER_THREAD, WorkerReply, WorkerRequest, failureReply } from './pool';
-import { SampleSpec, prepareSample } from './sample';
+import { IN_FLIGHT_PER_THREAD, WorkerReply, WorkerRequest, WorkerSetup, failureReply, waitWhileHeld } from './pool';
+import { prepareSample } from './sample';
 
 function parent(): MessagePort {
   if (parentPort === null) throw new Error('data loader worker: expected to run in a worker thread');
   return parentPort;
 }
 const port = parent();
-const spec = workerData as SampleSpec;
+const { spec, hold } = workerData as WorkerSetup;
 // Jobs queue here, not in the main thread: it is blocked for the whole of each training step
 // (session.run is synchronous), so a worker that had to ask it for the next job would idle.
 const queue: WorkerRequest[] = [];
 let running = 0;
 function pump(): void {
   while (running < IN_FLIGHT_PER_THREAD && queue.length > 0) {
+    waitWhileHeld(hold);
     const request = queue.shift() as WorkerRequest;
     running++;
     prepareSample(request.job.file, request.job.plan, spec)

@@ -11,11 +11,13 @@ export interface BatchSource {
   readonly position: Position;
   startAt(epoch: number, batch: number): void;
   next(): Promise<TrainBatch & Position>;
+  /** Told when a training step starts (true) and ends (false); a source may keep its background work off the cores meanwhile. */
+  stepping?(running: boolean): void;
   close(): Promise<void>;
 }
 
-/** The data loader as a BatchSource. */
-export function loaderSource(loader: DataLoader): BatchSource {
+/** The data loader as a BatchSource; `holdDuringSteps`: its workers pause while a step runs (pool.ts, workersYieldToEngine). */
+export function loaderSource(loader: DataLoader, holdDuringSteps = false): BatchSource {
   return {
     batchesPerEpoch: loader.batchesPerEpoch,
     get position() {
@@ -26,6 +28,7 @@ export function loaderSource(loader: DataLoader): BatchSource {
       const b = await loader.next();
       return { images: b.images.data, imageDims: b.images.dims, labels: b.labels, oneHot: b.oneHot, size: b.labels.length, epoch: b.epoch, batch: b.index };
     },
+    ...(holdDuringSteps ? { stepping: (running: boolean) => loader.hold(running) } : {}),
     close: () => loader.close(),
   };
 }

@@ -95,7 +95,13 @@ export async function runLoop(o: LoopOptions): Promise<LoopResult> {
     acc.dataMs += performance.now() - t;
 
     t = performance.now();
-    const out = await runner.run(batch, dropoutRng(o.seed, batch.epoch, batch.batch));
+    source.stepping?.(true);
+    let out;
+    try {
+      out = await runner.run(batch, dropoutRng(o.seed, batch.epoch, batch.batch));
+    } finally {
+      source.stepping?.(false);
+    }
     acc.engineMs += performance.now() - t;
     const diverged = (what: string, value: number) => new TrainingDivergedError(step + 1, batch.epoch, batch.batch, what, value);
     if (!Number.isFinite(out.loss)) throw diverged('the loss', out.loss);

@@ -5,8 +5,8 @@ import { Config } from '../config';
 import { headSpec } from '../config/sections/head';
 import { baseLearningRate, optimizerSpec } from '../config/sections/optimizer';
 import { scheduleOf } from '../config/sections/schedule';
-import { DataLoader, Dataset, SkippedImage, loaderOptions, openDataset } from '../data';
-import { EngineOptions } from '../engines/onnxruntime';
+import { DataLoader, Dataset, SkippedImage, loaderOptions, openDataset, workersYieldToEngine } from '../data';
+import { EngineOptions, effectiveThreads } from '../engines/onnxruntime';
 import { InputError } from '../errors';
 import { ExportResult, exportOnnx } from '../export/exportOnnx';
 import { Graph } from '../graph/types';
@@ -244,7 +244,7 @@ export async function train(config: Config, options: TrainOptions, events: Train
     }
     const updater = new Updater({ optimizer, learningRate: (s) => learningRate(schedule, s), accumulationSteps: accumulation, gradClip: config.optimizer.grad_clip });
 
-    const source = loaderSource(loader);
+    const source = loaderSource(loader, options.engine.provider === 'cpu' && workersYieldToEngine(effectiveThreads(options.engine.threads)));
     if (saved) source.startAt(saved.state.position.epoch, saved.state.position.batch);
     const log = MetricsLog.open(files.metrics, saved ? startStep : undefined);
     const trainedValues = [...session.params.values()].reduce((n, p) => n + p.length, 0);
