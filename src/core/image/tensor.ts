@@ -51,19 +51,22 @@ function toTensor(images: readonly RgbImage[], layout: Layout, opts: TensorOptio
   if (std.some((s) => s === 0)) throw new Error(`tensor std ${JSON.stringify(opts.std)}: expected non-zero values`);
   // sourceChannel[k]: which RGB byte feeds tensor channel k.
   const sourceChannel = opts.channelOrder === 'bgr' ? [2, 1, 0] : [0, 1, 2];
+  // Per tensor channel, (v - mean) / std of each byte value, looked up rather than computed per element.
+  const normalised = [0, 1, 2].map((k) => Float32Array.from({ length: 256 }, (_, v) => (v - mean[k]) / std[k]));
   const plane = width * height;
   const data = new Float32Array(images.length * plane * 3);
+  // Where a channel's values go: consecutive in NCHW, every third in NHWC.
+  const step = layout === 'nchw' ? 1 : 3;
   images.forEach((img, n) => {
-    const base = n * plane * 3;
-    for (let y = 0; y < height; y++) {
-      for (let x = 0; x < width; x++) {
-        const sourceX = opts.flip ? width - 1 - x : x;
-        const from = (y * width + sourceX) * 3;
-        const pixel = y * width + x;
-        for (let k = 0; k < 3; k++) {
-          const value = (img.data[from + sourceChannel[k]] - mean[k]) / std[k];
-          data[layout === 'nchw' ? base + k * plane + pixel : base + pixel * 3 + k] = value;
-        }
+    const src = img.data;
+    for (let k = 0; k < 3; k++) {
+      const table = normalised[k];
+      let to = n * plane * 3 + (layout === 'nchw' ? k * plane : k);
+      for (let y = 0; y < height; y++) {
+        // The row's first source byte for this channel, walking right (or left when flipped).
+        let from = (y * width + (opts.flip ? width - 1 : 0)) * 3 + sourceChannel[k];
+        const dx = opts.flip ? -3 : 3;
+        for (let x = 0; x < width; x++, from += dx, to += step) data[to] = table[src[from]];
       }
     }
   });

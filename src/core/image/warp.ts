@@ -39,6 +39,13 @@ export function warpAffine(img: RgbImage, m: AffineMatrix, outWidth: number, out
       const at00 = y0 * stride + x0 * 3;
       const at01 = at00 + stride;
       const o = (y * outWidth + x) * 3;
+      if (inX0 && inX1 && inY0 && inY1) {
+        // All four taps inside (almost every pixel): the same sums without the border tests.
+        for (let ch = 0; ch < 3; ch++) {
+          outData[o + ch] = Math.round(data[at00 + ch] * w00 + data[at00 + 3 + ch] * w10 + data[at01 + ch] * w01 + data[at01 + 3 + ch] * w11);
+        }
+        continue;
+      }
       for (let ch = 0; ch < 3; ch++) {
         const v00 = inY0 && inX0 ? data[at00 + ch] : 0;
         const v10 = inY0 && inX1 ? data[at00 + 3 + ch] : 0;
