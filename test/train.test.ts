@@ -13,6 +13,7 @@ import { loadTrainingCheckpoint, resumeConflicts } from '../src/core/train/check
 import { readMetrics } from '../src/core/train/metrics';
 import { TrainResult, train } from '../src/core/train/trainer';
 import { TrainingSession } from '../src/core/train/session';
+import { sessionOptions } from '../src/core/engines/onnxruntime';
 import { attachHead } from '../src/core/heads';
 import { headSpec } from '../src/core/config/sections/head';
 import { Rng } from '../src/core/util/rng';
@@ -120,6 +121,13 @@ describe('train: the training session', () => {
       await fixed.release();
     }
   });
+});
+
+test('engine options map to onnxruntime session config entries (spinning, spinning after a run)', () => {
+  const base = { provider: 'cpu', threads: 2, graphOptimization: 'all' } as const;
+  expect(sessionOptions(base).extra).toBeUndefined();
+  expect(sessionOptions({ ...base, spinAfterRun: false }).extra).toEqual({ session: { force_spinning_stop: '1' } });
+  expect(sessionOptions({ ...base, spinning: false, spinAfterRun: false }).extra).toEqual({ session: { intra_op: { allow_spinning: '0' }, force_spinning_stop: '1' } });
 });
 
 describe('train: resume', () => {

@@ -100,8 +100,9 @@ export class TrainingSession implements StepRunner {
     const training = buildTrainingGraph(forward, { loss: spec.loss, extraOutputs: [spec.scores], freeze: [...spec.freeze], ...(dims ? { dims } : {}) });
     // The CPU provider's blocked kernels for the convs whose weights are fed or computed (`bench/train-step.js --nchwc 0` compares).
     if (engine.provider === 'cpu') convsToNchwc(training.graph, await nchwcBlockSize());
-    // No memory pattern: it keeps a second, pre-planned arena that doubles the peak memory of a training graph.
-    const session = await createSession(encodeOnnx(training.graph), { ...engine, memoryPattern: false }, 'the training graph');
+    // No memory pattern: it keeps a second, pre-planned arena that doubles the peak memory of a
+    // training graph. No spinning after a run: the optimiser and the data workers need the cores then.
+    const session = await createSession(encodeOnnx(training.graph), { ...engine, memoryPattern: false, spinAfterRun: false }, 'the training graph');
     return new TrainingSession(forward, training, spec, session);
   }
 
