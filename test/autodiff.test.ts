@@ -122,6 +122,8 @@ const CONV_CASES: OpCase[] = [
   convCase('3x3 pad 1 with bias', [2, 3, 6, 6], [4, 3, 3, 3], { pads: [1, 1, 1, 1] }, true),
   convCase('stride 2 pad 1 (leftover row)', [2, 3, 8, 8], [4, 3, 3, 3], { strides: [2, 2], pads: [1, 1, 1, 1] }),
   convCase('stride 2 no pad (leftover row)', [2, 2, 8, 7], [3, 2, 3, 3], { strides: [2, 2] }),
+  // More than FOLD_MAX_POSITIONS output positions: ConvTranspose image by image (the cases above fold the batch).
+  convCase('stride 2 on a larger map', [2, 2, 12, 11], [3, 2, 3, 3], { strides: [2, 2], pads: [1, 1, 1, 1] }),
   convCase('groups 2', [2, 4, 5, 5], [6, 2, 3, 3], { pads: [1, 1, 1, 1], group: 2 }),
   convCase('depthwise stride 2', [2, 4, 6, 6], [4, 1, 3, 3], { strides: [2, 2], pads: [1, 1, 1, 1], group: 4 }),
   convCase('depthwise 3x3 stride 1', [2, 4, 5, 5], [4, 1, 3, 3], { pads: [1, 1, 1, 1], group: 4 }),
@@ -346,11 +348,12 @@ describe('conv gradient formulations (chosen per layer shape)', () => {
   test.each([
     ['3x3 pad 1', ['dW perSampleProducts', 'dX adjointConv']],
     ['3x3 deep', ['dW denseTaps', 'dX adjointConv']],
-    ['stride 2 pad 1', ['dW perSampleProducts', 'dX convTranspose']],
+    ['stride 2 pad 1', ['dW perSampleProducts', 'dX foldedConvTranspose']],
+    ['stride 2 on a larger map', ['dW perSampleProducts', 'dX convTranspose']],
     ['1x1 with bias', ['dW perSampleProducts', 'dX adjointConv']],
     ['groups 2', ['dW foldedBatchConv', 'dX adjointConv']],
     ['depthwise 3x3 stride 1', ['dW foldedBatchConv', 'dX adjointConv']],
-    ['depthwise stride 2', ['dW foldedBatchConv', 'dX convTranspose']],
+    ['depthwise stride 2', ['dW foldedBatchConv', 'dX foldedConvTranspose']],
     ['depthwise multiplier 2', ['dW foldedBatchConv', 'dX adjointConv']],
     ['7x7 global', ['dW foldedBatchConv', 'dX convTranspose']],
     ['depthwise stride 2, symbolic batch', ['dW depthwiseTaps']],

@@ -84,13 +84,17 @@ export function tapSlice(emit: Emitter, padded: string, g: WindowGeometry, tap: 
  * not divide the padded input) come back as zeros through output_padding.
  */
 export function transposeAttrs(g: WindowGeometry, group: number): Record<string, Attr> {
-  const span = readSpan(g);
   return {
     kernel_shape: attr.ints(g.kernel),
     strides: attr.ints(g.strides),
     dilations: attr.ints(g.dilations),
     group: attr.int(group),
     pads: attr.ints([...g.padsBegin, ...g.padsEnd]),
-    output_padding: attr.ints(span.map((s, i) => g.inSize[i] + g.padsBegin[i] + g.padsEnd[i] - s)),
+    output_padding: attr.ints(transposeOutputPadding(g)),
   };
+}
+
+/** Per spatial axis, the rows at the end of the padded input that no window reached. */
+export function transposeOutputPadding(g: WindowGeometry): number[] {
+  return readSpan(g).map((s, i) => g.inSize[i] + g.padsBegin[i] + g.padsEnd[i] - s);
 }
