@@ -137,17 +137,19 @@ test('same config, same bytes: inline and with 2 worker threads, across epochs a
   expect(inline.batches.flatMap((b) => (b as { samples: number[] }).samples)).not.toContain(corruptIndex);
 });
 
-test('held workers start no sample until released; the batch is then the same as unheld', async () => {
-  const unheld = await withLoader({ workers: 1 }, async (l) => fingerprint(await take(l, 1)));
-  const held = await withLoader({ workers: 1, prefetchBatches: 0 }, async (l) => {
-    l.hold(true);
+test('held during a step, workers finish the batch the next step needs and start no later one until released', async () => {
+  const unheld = await withLoader({ workers: 1 }, async (l) => fingerprint(await take(l, 3)));
+  const held = await withLoader({ workers: 1, prefetchBatches: 2 }, async (l) => {
+    const first = await l.next();
+    l.hold(true); // a step on batch 0 runs: batch 1 may still be prepared, batch 2 may not start
+    const second = await l.next();
     let done = false;
-    const next = l.next().then((b) => ((done = true), b));
-    // Long enough for a worker to decode and augment 4 tiny images many times over.
+    const third = l.next().then((b) => ((done = true), b));
+    // Long enough for a worker to prepare 4 tiny images many times over.
     await new Promise((resolve) => setTimeout(resolve, 1000));
     expect(done).toBe(false);
     l.hold(false);
-    return fingerprint([await next]);
+    return fingerprint([first, second, await third]);
   });
   expect(held).toEqual(unheld);
 });

@@ -137,9 +137,12 @@ export class DataLoader {
     return batch;
   }
 
-  /** Holds the workers (true) while a training step has the cores, and releases them (false). */
+  /**
+   * Called with true while a training step has the cores: until called with false, workers
+   * start samples only of the batch `next()` returns next, not of those prefetched after it.
+   */
   hold(held: boolean): void {
-    this.executor.hold(held);
+    this.executor.hold(held ? this.cursor : undefined);
   }
 
   stats(): LoaderStats {
@@ -156,7 +159,7 @@ export class DataLoader {
   private fill(): void {
     for (let g = this.cursor; g <= this.cursor + this.prefetch; g++) {
       if (this.ahead.has(g)) continue;
-      const batch = this.assemble(Math.floor(g / this.batchesPerEpoch), g % this.batchesPerEpoch);
+      const batch = this.assemble(g);
       // A prefetched batch that is dropped (startAt, close) must not become an unhandled rejection.
       batch.catch(() => undefined);
       this.ahead.set(g, batch);
@@ -174,11 +177,14 @@ export class DataLoader {
     return order;
   }
 
-  private async assemble(epoch: number, index: number): Promise<Batch> {
+  /** Batch `g` of the whole stream (epoch * batchesPerEpoch + index). */
+  private async assemble(g: number): Promise<Batch> {
     const { batchSize, input } = this.options;
+    const epoch = Math.floor(g / this.batchesPerEpoch);
+    const index = g % this.batchesPerEpoch;
     const order = this.order(epoch);
     const { start, end } = batchRange(order.length, batchSize, index);
-    const loaded = await Promise.all(Array.from({ length: end - start }, (_, i) => this.loadSlot(epoch, order, start + i)));
+    const loaded = await Promise.all(Array.from({ length: end - start }, (_, i) => this.loadSlot(g, epoch, order, start + i)));
     const plane = 3 * input.size * input.size;
     const images = new Float32Array(loaded.length * plane);
     const labels = new Int32Array(loaded.length);
@@ -194,14 +200,14 @@ export class DataLoader {
   }
 
   /** The sample for one position of an epoch: its own, or the next decodable one in the order. */
-  private async loadSlot(epoch: number, order: Int32Array, slot: number): Promise<{ sample: number; data: Float32Array }> {
+  private async loadSlot(batch: number, epoch: number, order: Int32Array, slot: number): Promise<{ sample: number; data: Float32Array }> {
     const plan = drawAugmentation(augmentRng(this.options.seed, epoch, slot), this.options.augment);
     const n = order.length;
     for (let k = 0; k < n; k++) {
       const sample = order[(slot + k) % n];
       if (this.bad.has(sample)) continue;
       try {
-        return { sample, data: await this.executor.run({ file: this.dataset.samples[sample].path, plan }) };
+        return { sample, data: await this.executor.run({ file: this.dataset.samples[sample].path, plan, batch }) };
       } catch (err) {
         if (!(err instanceof ImageError)) throw err;
         this.markBad(sample, err);

@@ -19,6 +19,8 @@ import { SampleSpec, prepareSample } from './sample';
 export interface SampleJob {
   file: string;
   plan: AugmentPlan;
+  /** The loader's running batch number the sample belongs to (see `hold`). */
+  batch: number;
 }
 
 export type WorkerRequest = { id: number; job: SampleJob };
@@ -35,10 +37,11 @@ export interface SampleExecutor {
   /** Rejects with an ImageError for a bad image. */
   run(job: SampleJob): Promise<Float32Array>;
   /**
-   * While held, workers start no new sample (those already started finish): the training step
-   * has the cores. A no-op inline, where samples are prepared only between steps anyway.
+   * While a training step has the cores, workers start only samples of batches up to `upTo`
+   * (the one the next step needs); later ones wait for `hold(undefined)`. A no-op inline, where
+   * samples are prepared only between steps anyway.
    */
-  hold(held: boolean): void;
+  hold(upTo: number | undefined): void;
   close(): Promise<void>;
 }
 
@@ -54,24 +57,41 @@ export function resolveWorkers(setting: number | 'auto'): number {
  * Whether workers should hold off while a training step runs on `engineThreads` CPU threads:
  * when those threads take every core. A worker preempting one of onnxruntime's threads stalls
  * the other at the next barrier (its GEMMs split the work evenly), so on 2 cores the engine's
- * step got slower by about the workers' CPU time (BENCHMARKS.md "train"); between steps (the
- * optimiser runs on one core) the workers have a core of their own.
+ * step got slower by about the workers' CPU time (BENCHMARKS.md "train"). Between steps (the
+ * optimiser runs on one core) the workers have a core of their own; during a step they only
+ * finish the batch the next step needs, so a short gap between steps (MobileFaceNet's) does not
+ * starve the loader.
  */
 export function workersYieldToEngine(engineThreads: number): boolean {
   return engineThreads >= os.availableParallelism();
 }
 
-/** The flag workers wait on while the loader is held (an Int32Array over shared memory, read with Atomics). */
+/** The highest batch number workers may start, shared with them (an Int32Array over shared memory, read with Atomics). */
 export type HoldFlag = Int32Array;
 
-export function setHold(flag: HoldFlag, held: boolean): void {
-  Atomics.store(flag, 0, held ? 1 : 0);
-  if (!held) Atomics.notify(flag, 0);
+const NO_LIMIT = 0x7fffffff;
+
+export function newHoldFlag(): HoldFlag {
+  const flag = new Int32Array(new SharedArrayBuffer(4));
+  flag[0] = NO_LIMIT;
+  return flag;
 }
 
-/** Blocks the calling worker while the flag is set. */
-export function waitWhileHeld(flag: HoldFlag): void {
-  while (Atomics.load(flag, 0) === 1) Atomics.wait(flag, 0, 1);
+export function setHold(flag: HoldFlag, upTo: number | undefined): void {
+  Atomics.store(flag, 0, upTo === undefined ? NO_LIMIT : Math.min(upTo, NO_LIMIT));
+  Atomics.notify(flag, 0);
+}
+
+/**
+ * Undefined when samples of `batch` may start now; otherwise a promise that settles when the
+ * limit changes (check again then). Waits asynchronously: a worker blocked in Atomics.wait could
+ * not finish the samples it has in flight, which the held step's successor may need.
+ */
+export function turnFor(flag: HoldFlag, batch: number): Promise<unknown> | undefined {
+  const limit = Atomics.load(flag, 0);
+  if (batch <= limit) return undefined;
+  const wait = Atomics.waitAsync(flag, 0, limit);
+  return wait.async ? wait.value : Promise.resolve();
 }
 
 /** What each worker is started with. */
@@ -161,7 +181,7 @@ function workerScript(): { file: string; execArgv: string[] } {
  */
 export function workerExecutor(spec: SampleSpec, count: number): SampleExecutor {
   const script = workerScript();
-  const hold: HoldFlag = new Int32Array(new SharedArrayBuffer(4));
+  const hold = newHoldFlag();
   const pending = new Map<number, { lane: number; item: Queued }>();
   let nextId = 0;
   let broken: Error | undefined;
@@ -205,10 +225,10 @@ export function workerExecutor(spec: SampleSpec, count: number): SampleExecutor 
       if (broken) return Promise.reject(broken);
       return new Promise((resolve, reject) => dispatcher.push({ job, resolve, reject }));
     },
-    hold: (held) => setHold(hold, held),
+    hold: (upTo) => setHold(hold, upTo),
     async close() {
       closing = true;
-      setHold(hold, false);
+      setHold(hold, undefined);
       const closed = new Error('data loader closed');
       broken ??= closed;
       dispatcher.drain(closed);

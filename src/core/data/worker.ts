@@ -1,11 +1,11 @@
 /**
  * Worker-thread entry for the data loader: prepares the samples the main thread sends (see
  * pool.ts), IN_FLIGHT_PER_THREAD at a time in the order they came, and returns each as a
- * transferred float32 buffer. While the loader is held (a training step has the cores) it starts
- * none.
+ * transferred float32 buffer. While a training step has the cores it starts only samples of the
+ * batch the next step needs (pool.ts, `hold`).
  */
 import { MessagePort, parentPort, workerData } from 'worker_threads';
-import { IN_FLIGHT_PER_THREAD, WorkerReply, WorkerRequest, WorkerSetup, failureReply, waitWhileHeld } from './pool';
+import { IN_FLIGHT_PER_THREAD, WorkerReply, WorkerRequest, WorkerSetup, failureReply, turnFor } from './pool';
 import { prepareSample } from './sample';
 
 function parent(): MessagePort {
@@ -18,9 +18,19 @@ const { spec, hold } = workerData as WorkerSetup;
 // (session.run is synchronous), so a worker that had to ask it for the next job would idle.
 const queue: WorkerRequest[] = [];
 let running = 0;
+/** Set while the next job waits for its turn (a step holds its batch back). */
+let waiting = false;
 function pump(): void {
-  while (running < IN_FLIGHT_PER_THREAD && queue.length > 0) {
-    waitWhileHeld(hold);
+  while (running < IN_FLIGHT_PER_THREAD && queue.length > 0 && !waiting) {
+    const turn = turnFor(hold, queue[0].job.batch);
+    if (turn !== undefined) {
+      waiting = true;
+      void turn.then(() => {
+        waiting = false;
+        pump();
+      });
+      return;
+    }
     const request = queue.shift() as WorkerRequest;
     running++;
     prepareSample(request.job.file, request.job.plan, spec)
