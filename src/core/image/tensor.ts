@@ -57,15 +57,15 @@ function toTensor(images: readonly RgbImage[], layout: Layout, opts: TensorOptio
   const data = new Float32Array(images.length * plane * 3);
   // Where a channel's values go: consecutive in NCHW, every third in NHWC.
   const step = layout === 'nchw' ? 1 : 3;
+  // Along a row the source walks right, or left when flipped.
+  const dx = opts.flip ? -3 : 3;
   images.forEach((img, n) => {
     const src = img.data;
     for (let k = 0; k < 3; k++) {
       const table = normalised[k];
       let to = n * plane * 3 + (layout === 'nchw' ? k * plane : k);
       for (let y = 0; y < height; y++) {
-        // The row's first source byte for this channel, walking right (or left when flipped).
         let from = (y * width + (opts.flip ? width - 1 : 0)) * 3 + sourceChannel[k];
-        const dx = opts.flip ? -3 : 3;
         for (let x = 0; x < width; x++, from += dx, to += step) data[to] = table[src[from]];
       }
     }

@@ -16,7 +16,7 @@ export interface BatchSource {
   close(): Promise<void>;
 }
 
-/** The data loader as a BatchSource; `holdDuringSteps`: its workers pause while a step runs (pool.ts, workersYieldToEngine). */
+/** The data loader as a BatchSource; `holdDuringSteps`: while a step runs its workers prepare only the next batch (pool.ts, workersYieldToEngine). */
 export function loaderSource(loader: DataLoader, holdDuringSteps = false): BatchSource {
   return {
     batchesPerEpoch: loader.batchesPerEpoch,

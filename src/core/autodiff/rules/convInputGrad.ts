@@ -19,7 +19,7 @@ import { transposeAttrs, transposeOutputPadding } from './window';
  * columns are that image's output positions. On small maps (ResNet-50's last stage, 4x4) those
  * GEMMs are too thin to run fast, so a strided conv with at most FOLD_MAX_POSITIONS output
  * positions runs one ConvTranspose over the whole batch laid side by side along the last axis
- * (foldedConvTranspose): 1.6-1.7x faster on those layers, slower from 7x7 up
+ * (foldedConvTranspose): 1.5-1.7x faster on those layers, slower from 7x7 up
  * (scratch measurements in BENCHMARKS.md "train").
  */
 
