@@ -142,10 +142,10 @@ class Emit {
 }
 
 /**
- * ReorderInput(x) -> NCHWc Conv -> ReorderOutput into `output`, the weight `w` (dims `weight`)
- * reordered in the graph to the kernel's block layout.
+ * NCHWc Conv of the already reordered `input` -> ReorderOutput into `output`, the weight `w`
+ * (dims `weight`) reordered in the graph to the kernel's block layout.
  */
-function blockedConvNodes(e: Emit, tag: string, x: string, w: string, weight: number[], bias: string | undefined, attrs: Node['attrs'], block: number, output: string): void {
+function blockedConvNodes(e: Emit, tag: string, input: string, w: string, weight: number[], bias: string | undefined, attrs: Node['attrs'], block: number, output: string): void {
   const [m, perGroup, kh, kw] = weight;
   const taps = kh * kw;
   // Output channels into the innermost block: [M, C/g, K] read as an image of M channels.
@@ -157,7 +157,6 @@ function blockedConvNodes(e: Emit, tag: string, x: string, w: string, weight: nu
     blocked = e.op(`${tag}weight_tiles`, 'Transpose', [split], { perm: attr.ints([0, 1, 3, 2, 4]) });
   }
   const kernel = e.op(`${tag}weight`, 'Reshape', [blocked, e.ints(`${tag}weight_shape`, weight)]);
-  const input = e.op(`${tag}input`, 'ReorderInput', [x], {}, NCHWC_DOMAIN);
   const conv = e.op(`${tag}conv`, 'Conv', bias ? [input, kernel, bias] : [input, kernel], attrs, NCHWC_DOMAIN);
   e.op(`${tag}output`, 'ReorderOutput', [conv], { channels: attr.int(m) }, NCHWC_DOMAIN, output);
 }
@@ -176,8 +175,10 @@ export function convsToNchwc(graph: Graph, block: number): number {
     rewritten++;
     const e = new Emit(graph, node);
     const [x, w, bias] = node.inputs;
+    // Reordered once, also when k depthwise convs read it.
+    const input = e.op('input', 'ReorderInput', [x], {}, NCHWC_DOMAIN);
     if (conv.kind !== 'multiplier') {
-      blockedConvNodes(e, '', x, w, conv.weight, bias, node.attrs, block, node.outputs[0]);
+      blockedConvNodes(e, '', input, w, conv.weight, bias, node.attrs, block, node.outputs[0]);
       return e.nodes;
     }
     // Output channel g*k + i reads input channel g: the i-th depthwise conv takes weights i, i+k, ...
@@ -189,7 +190,7 @@ export function convsToNchwc(graph: Graph, block: number): number {
     const parts = Array.from({ length: k }, (_, i) => {
       const wi = e.op(`weight_${i}`, 'Slice', [perOutput, e.ints(`start_${i}`, [i]), e.ints(`end_${i}`, [i + 1]), e.ints(`axis_${i}`, [1])]);
       const yi = e.name(`part_${i}`);
-      blockedConvNodes(e, `${i}/`, x, wi, [group, 1, kh, kw], undefined, node.attrs, block, yi);
+      blockedConvNodes(e, `${i}/`, input, wi, [group, 1, kh, kw], undefined, node.attrs, block, yi);
       return e.op(`column_${i}`, 'Reshape', [yi, e.ints(`column_shape_${i}`, [n, group, 1, oh * ow])]);
     });
     const interleaved = e.op('interleaved', 'Concat', parts, { axis: attr.int(2) });
