@@ -131,6 +131,9 @@ const CONV_CASES: OpCase[] = [
   convCase('depthwise 3x2 kernel, strides 1x2, dilations 2x3, uneven pads', [2, 3, 8, 9], [3, 1, 3, 2], { strides: [1, 2], pads: [2, 1, 1, 0], dilations: [2, 3], group: 3 }),
   // Few positions, many channels: the per-tap GEMMs (the product M*C*K outweighs the transposes P*(M+C)).
   convCase('3x3 deep on a small map', [3, 6, 3, 3], [8, 6, 3, 3], { pads: [1, 1, 1, 1] }, true),
+  // CHANNELS_LAST_MIN_CHANNELS input channels: the taps are sliced channels last (the strided one exercises the strided Slice there).
+  convCase('3x3 with 64 input channels', [2, 64, 3, 3], [2, 64, 3, 3], { pads: [1, 1, 1, 1] }),
+  convCase('3x3 stride 2 with 64 input channels, uneven pads', [1, 64, 6, 5], [3, 64, 3, 3], { strides: [2, 2], pads: [1, 0, 0, 1] }),
   convCase('1x1 stride 2 (downsample shortcut)', [2, 4, 5, 5], [6, 4, 1, 1], { strides: [2, 2] }),
   symbolicBatchConvCase('depthwise stride 2, symbolic batch', [2, 4, 6, 6], [4, 1, 3, 3], { strides: [2, 2], pads: [1, 1, 1, 1], group: 4 }),
   symbolicBatchConvCase('groups 2, symbolic batch', [2, 4, 5, 5], [6, 2, 3, 3], { pads: [1, 1, 1, 1], group: 2 }),
@@ -348,6 +351,8 @@ describe('conv gradient formulations (chosen per layer shape)', () => {
   test.each([
     ['3x3 pad 1', ['dW perSampleProducts', 'dX adjointConv']],
     ['3x3 deep', ['dW denseTaps', 'dX adjointConv']],
+    ['3x3 with 64 input channels', ['dW channelsLastTaps', 'dX adjointConv']],
+    ['3x3 stride 2 with 64', ['dW channelsLastTaps', 'dX foldedConvTranspose']],
     ['stride 2 pad 1', ['dW perSampleProducts', 'dX foldedConvTranspose']],
     ['stride 2 on a larger map', ['dW perSampleProducts', 'dX convTranspose']],
     ['1x1 with bias', ['dW perSampleProducts', 'dX adjointConv']],

@@ -2,10 +2,10 @@ import { Emitter } from '../emitter';
 import { ConvOperands, outputPositions, tapCount } from './convOperands';
 import { foldedBatchConv } from './weightGradFolded';
 import { perSampleProducts } from './weightGradProducts';
-import { denseTaps, depthwiseTaps } from './weightGradTaps';
+import { channelsLastTaps, denseTaps, depthwiseTaps } from './weightGradTaps';
 
 /**
- * Conv's weight gradient, choosing per layer shape among four formulations (chosen by timing
+ * Conv's weight gradient, choosing per layer shape among five formulations (chosen by timing
  * them on MobileFaceNet's and ResNet-50's layers; `bench/train-step.js --profile` prints the
  * per-layer split):
  *
@@ -14,14 +14,22 @@ import { denseTaps, depthwiseTaps } from './weightGradTaps';
  *   MobileFaceNet's shapes, ran 1.5-10x slower. Folding needs a static batch size
  *   (TrainingSpec.dims); with a symbolic one, depthwise convs use per-tap Slice + Mul +
  *   ReduceSum and other grouped convs per-sample products.
- * - Dense convs: per-sample products when they write less than the per-tap form's transposes,
+ * - Dense convs with a spatial kernel and at least CHANNELS_LAST_MIN_CHANNELS input channels
+ *   (ResNet-50's and IResNet's 3x3 convs): per-tap GEMMs with the taps sliced channels last.
+ * - Other dense convs: per-sample products when they write less than the per-tap form's transposes,
  *   M * C * K < P * (M + C) (per sample: the products versus transposed dY and X), which holds
  *   for stems with few input channels and for 1x1 convs on large maps; else per-tap GEMMs, whose
  *   one GEMM over all samples needs no sum of large per-sample products (deep 3x3 and 1x1
  *   layers on small maps).
  */
 
-export const WEIGHT_GRAD_FORMULATIONS = ['denseTaps', 'depthwiseTaps', 'foldedBatchConv', 'perSampleProducts'] as const;
+/**
+ * Input channels from which a dense spatial conv takes its taps channels last: at 64 and more it
+ * was faster on every ResNet-50 3x3 layer; between 8 and 32 it won or lost by about 10%.
+ */
+export const CHANNELS_LAST_MIN_CHANNELS = 64;
+
+export const WEIGHT_GRAD_FORMULATIONS = ['channelsLastTaps', 'denseTaps', 'depthwiseTaps', 'foldedBatchConv', 'perSampleProducts'] as const;
 export type WeightGradFormulation = (typeof WEIGHT_GRAD_FORMULATIONS)[number];
 
 export function weightGradFormulation(op: ConvOperands): WeightGradFormulation {
@@ -30,10 +38,12 @@ export function weightGradFormulation(op: ConvOperands): WeightGradFormulation {
     if (typeof op.xShape[0] === 'number') return 'foldedBatchConv';
     return c === 1 && m === op.group ? 'depthwiseTaps' : 'perSampleProducts';
   }
+  if (tapCount(op) > 1 && c >= CHANNELS_LAST_MIN_CHANNELS) return 'channelsLastTaps';
   return m * c * tapCount(op) < outputPositions(op) * (m + c) ? 'perSampleProducts' : 'denseTaps';
 }
 
 const FORMULATIONS: Record<WeightGradFormulation, (emit: Emitter, op: ConvOperands) => string> = {
+  channelsLastTaps,
   denseTaps,
   depthwiseTaps,
   foldedBatchConv,

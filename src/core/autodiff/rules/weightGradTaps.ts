@@ -8,11 +8,29 @@ import { kernelTaps, padForTaps, tapSlice } from './window';
  * Conv's weight gradient one kernel tap at a time, dW[m, c, tap] = sum over samples and output
  * positions of dY[n, m, p] * Xpadded[n, c, p * stride + tap * dilation]: a strided Slice of the
  * padded input per tap, then one GEMM (dense) or a Mul + ReduceSum (depthwise).
+ *
+ * Dense convs take the taps from one of two layouts of the input. Channels first [C, N, ...],
+ * a tap's rows are already the GEMM's [C, P] operand, but each Slice copies runs of one output
+ * row (4-28 floats in ResNet-50), element by element when strided. Channels last [N, ..., C],
+ * a Slice copies runs of a whole output row of channel vectors, and the tap is the GEMM's
+ * [P, C] operand as it stands. Channels last costs a slower transpose, which pays on spatial
+ * kernels with many channels (ResNet-50's 3x3 weight gradients 1.1-1.8x faster, BENCHMARKS.md
+ * "train") and loses where there are few (3-channel stems 4x slower).
  */
 
 /** Channels first: [N, C, ...] -> [C, N, ...], so that a channel's values are one contiguous row. */
 function channelsFirst(emit: Emitter, t: string, rank: number): string {
   return emit.op('Transpose', [t], { perm: attr.ints([1, 0, ...range(rank - 2, 2)]) });
+}
+
+/** Channels last: [N, C, ...] -> [N, ..., C], so that a tap's Slice copies whole rows of channel vectors. */
+function channelsLast(emit: Emitter, t: string, rank: number): string {
+  return emit.op('Transpose', [t], { perm: attr.ints([0, ...range(rank - 2, 2), 1]) });
+}
+
+/** dY as [M, N*P] rows, the left operand of every tap's GEMM. */
+function outputGradRows(emit: Emitter, op: ConvOperands): string {
+  return emit.op('Reshape', [channelsFirst(emit, op.dY, op.xShape.length), emit.ints([op.weight[0], -1])]);
 }
 
 /** Concatenates per-tap results (each shaped `pieceShape` with a trailing 1) along `axis`. */
@@ -30,10 +48,24 @@ export function denseTaps(emit: Emitter, op: ConvOperands): string {
   const [m, c] = op.weight;
   const rank = op.xShape.length;
   const padded = padForTaps(emit, channelsFirst(emit, op.x, rank), rank, op.geometry);
-  const dYRows = emit.op('Reshape', [channelsFirst(emit, op.dY, rank), emit.ints([m, -1])]);
+  const dYRows = outputGradRows(emit, op);
   const pieces = kernelTaps(op.geometry.kernel).map((tap) => {
     const xRows = emit.op('Reshape', [tapSlice(emit, padded, op.geometry, tap), emit.ints([c, -1])]);
     return emit.op('Gemm', [dYRows, xRows], { transB: attr.int(1) });
+  });
+  const stacked = stackTaps(emit, pieces, [m, c, 1], 2);
+  return emit.op('Reshape', [stacked, emit.ints(op.weight)]);
+}
+
+/** group = 1, channels last: per tap, dW[:, :, tap] = dY-as-[M, P] x Xtap-as-[P, C], neither operand transposed. */
+export function channelsLastTaps(emit: Emitter, op: ConvOperands): string {
+  const [m, c] = op.weight;
+  const rank = op.xShape.length;
+  const padded = padForTaps(emit, channelsLast(emit, op.x, rank), rank, op.geometry, 1);
+  const dYRows = outputGradRows(emit, op);
+  const pieces = kernelTaps(op.geometry.kernel).map((tap) => {
+    const xCols = emit.op('Reshape', [tapSlice(emit, padded, op.geometry, tap, 1), emit.ints([-1, c])]);
+    return emit.op('Gemm', [dYRows, xCols]);
   });
   const stacked = stackTaps(emit, pieces, [m, c, 1], 2);
   return emit.op('Reshape', [stacked, emit.ints(op.weight)]);

@@ -58,23 +58,27 @@ function readSpan(g: WindowGeometry): number[] {
   return g.kernel.map((k, i) => (g.outSize[i] - 1) * g.strides[i] + (k - 1) * g.dilations[i] + 1);
 }
 
-/** Zero-pads the spatial axes (from axis 2) of `x` so every tap's slice is in range. */
-export function padForTaps(emit: Emitter, x: string, rankTotal: number, g: WindowGeometry): string {
+/**
+ * Zero-pads the spatial axes of `x` (the kernel's rank of them, from `firstSpatial`: 2 for
+ * [N, C, ...] or [C, N, ...], 1 for channels-last [N, ..., C]) so every tap's slice is in range.
+ */
+export function padForTaps(emit: Emitter, x: string, rankTotal: number, g: WindowGeometry, firstSpatial = 2): string {
   const span = readSpan(g);
   const end = span.map((s, i) => Math.max(0, s - g.padsBegin[i] - g.inSize[i]));
   if (g.padsBegin.every((p) => p === 0) && end.every((p) => p === 0)) return x;
-  const lead = new Array<number>(rankTotal - g.kernel.length).fill(0);
-  const pads = [...lead, ...g.padsBegin, ...lead, ...end];
+  const lead = new Array<number>(firstSpatial).fill(0);
+  const trail = new Array<number>(rankTotal - firstSpatial - g.kernel.length).fill(0);
+  const pads = [...lead, ...g.padsBegin, ...trail, ...lead, ...end, ...trail];
   return emit.op('Pad', [x, emit.ints(pads), emit.scalar(0)], { mode: attr.string('constant') });
 }
 
 /** The input values tap `tap` multiplies, one per output position: a strided Slice of the padded input. */
-export function tapSlice(emit: Emitter, padded: string, g: WindowGeometry, tap: readonly number[]): string {
+export function tapSlice(emit: Emitter, padded: string, g: WindowGeometry, tap: readonly number[], firstSpatial = 2): string {
   const starts = tap.map((t, i) => t * g.dilations[i]);
   const ends = starts.map((s, i) => s + (g.outSize[i] - 1) * g.strides[i] + 1);
   // Unpadded, unstrided, and covering the whole input: the slice is the input itself.
   if (starts.every((s, i) => s === 0 && g.padsBegin[i] === 0 && g.strides[i] === 1 && ends[i] === g.inSize[i])) return padded;
-  const axes = range(g.kernel.length, 2);
+  const axes = range(g.kernel.length, firstSpatial);
   return emit.op('Slice', [padded, emit.ints(starts), emit.ints(ends), emit.ints(axes), emit.ints(g.strides)]);
 }
 
