@@ -28,11 +28,6 @@ function channelsLast(emit: Emitter, t: string, rank: number): string {
   return emit.op('Transpose', [t], { perm: attr.ints([0, ...range(rank - 2, 2), 1]) });
 }
 
-/** dY as [M, N*P] rows, the left operand of every tap's GEMM. */
-function outputGradRows(emit: Emitter, op: ConvOperands): string {
-  return emit.op('Reshape', [channelsFirst(emit, op.dY, op.xShape.length), emit.ints([op.weight[0], -1])]);
-}
-
 /** Concatenates per-tap results (each shaped `pieceShape` with a trailing 1) along `axis`. */
 function stackTaps(emit: Emitter, pieces: string[], pieceShape: number[], axis: number): string {
   if (pieces.length === 1) return emit.op('Reshape', [pieces[0], emit.ints(pieceShape)]);
@@ -43,33 +38,30 @@ function stackTaps(emit: Emitter, pieces: string[], pieceShape: number[], axis: 
   );
 }
 
-/** group = 1: per tap, dW[:, :, tap] = dY^T-as-[M, P] x Xtap-as-[C, P]^T, one Gemm over all samples. */
-export function denseTaps(emit: Emitter, op: ConvOperands): string {
+/** Where a dense conv's taps are sliced from: channels first [C, N, ...] or channels last [N, ..., C]. */
+type TapLayout = 'channelsFirst' | 'channelsLast';
+
+/**
+ * group = 1: per tap, one Gemm over all samples, dW[:, :, tap] = dY-as-[M, P] x the tap's [P, C]
+ * values: channels first, the tap's rows [C, P] with transB; channels last, its [P, C] as is.
+ */
+function tapGemms(emit: Emitter, op: ConvOperands, layout: TapLayout): string {
   const [m, c] = op.weight;
   const rank = op.xShape.length;
-  const padded = padForTaps(emit, channelsFirst(emit, op.x, rank), rank, op.geometry);
-  const dYRows = outputGradRows(emit, op);
+  const first = layout === 'channelsFirst';
+  const firstSpatial = first ? 2 : 1;
+  const padded = padForTaps(emit, (first ? channelsFirst : channelsLast)(emit, op.x, rank), rank, op.geometry, firstSpatial);
+  const dYRows = emit.op('Reshape', [channelsFirst(emit, op.dY, rank), emit.ints([m, -1])]);
   const pieces = kernelTaps(op.geometry.kernel).map((tap) => {
-    const xRows = emit.op('Reshape', [tapSlice(emit, padded, op.geometry, tap), emit.ints([c, -1])]);
-    return emit.op('Gemm', [dYRows, xRows], { transB: attr.int(1) });
+    const values = emit.op('Reshape', [tapSlice(emit, padded, op.geometry, tap, firstSpatial), emit.ints(first ? [c, -1] : [-1, c])]);
+    return emit.op('Gemm', [dYRows, values], first ? { transB: attr.int(1) } : {});
   });
   const stacked = stackTaps(emit, pieces, [m, c, 1], 2);
   return emit.op('Reshape', [stacked, emit.ints(op.weight)]);
 }
 
-/** group = 1, channels last: per tap, dW[:, :, tap] = dY-as-[M, P] x Xtap-as-[P, C], neither operand transposed. */
-export function channelsLastTaps(emit: Emitter, op: ConvOperands): string {
-  const [m, c] = op.weight;
-  const rank = op.xShape.length;
-  const padded = padForTaps(emit, channelsLast(emit, op.x, rank), rank, op.geometry, 1);
-  const dYRows = outputGradRows(emit, op);
-  const pieces = kernelTaps(op.geometry.kernel).map((tap) => {
-    const xCols = emit.op('Reshape', [tapSlice(emit, padded, op.geometry, tap, 1), emit.ints([-1, c])]);
-    return emit.op('Gemm', [dYRows, xCols]);
-  });
-  const stacked = stackTaps(emit, pieces, [m, c, 1], 2);
-  return emit.op('Reshape', [stacked, emit.ints(op.weight)]);
-}
+export const denseTaps = (emit: Emitter, op: ConvOperands): string => tapGemms(emit, op, 'channelsFirst');
+export const channelsLastTaps = (emit: Emitter, op: ConvOperands): string => tapGemms(emit, op, 'channelsLast');
 
 /** Depthwise (one input and one output channel per group): per tap, Mul + ReduceSum, no transposes. */
 export function depthwiseTaps(emit: Emitter, op: ConvOperands): string {
