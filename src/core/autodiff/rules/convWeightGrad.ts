@@ -25,7 +25,8 @@ import { channelsLastTaps, denseTaps, depthwiseTaps } from './weightGradTaps';
 
 /**
  * Input channels from which a dense spatial conv takes its taps channels last: at 64 and more it
- * was faster on every ResNet-50 3x3 layer; between 8 and 32 it won or lost by about 10%.
+ * was faster on every ResNet-50 3x3 layer; with 8, 16 and 32 it was 13% slower, 16% faster and 8%
+ * slower (BENCHMARKS.md "train").
  */
 export const CHANNELS_LAST_MIN_CHANNELS = 64;
 

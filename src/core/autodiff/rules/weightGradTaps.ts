@@ -15,7 +15,7 @@ import { kernelTaps, padForTaps, tapSlice } from './window';
  * a Slice copies runs of a whole output row of channel vectors, and the tap is the GEMM's
  * [P, C] operand as it stands. Channels last costs a slower transpose, which pays on spatial
  * kernels with many channels (ResNet-50's 3x3 weight gradients 1.1-1.8x faster, BENCHMARKS.md
- * "train") and loses where there are few (3-channel stems 4x slower).
+ * "train") and loses where there are few (3-channel stems 2.5-5x slower).
  */
 
 /** Channels first: [N, C, ...] -> [C, N, ...], so that a channel's values are one contiguous row. */
