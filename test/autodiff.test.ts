@@ -134,6 +134,7 @@ const CONV_CASES: OpCase[] = [
   // CHANNELS_LAST_MIN_CHANNELS input channels: the taps are sliced channels last (the strided one exercises the strided Slice there).
   convCase('3x3 with 64 input channels', [2, 64, 3, 3], [2, 64, 3, 3], { pads: [1, 1, 1, 1] }),
   convCase('3x3 stride 2 with 64 input channels, uneven pads', [1, 64, 6, 5], [3, 64, 3, 3], { strides: [2, 2], pads: [1, 0, 0, 1] }),
+  convCase('1-D kernel 3 dilated by 2, 64 input channels', [2, 64, 7], [2, 64, 3], { pads: [2, 1], dilations: [2] }),
   convCase('1x1 stride 2 (downsample shortcut)', [2, 4, 5, 5], [6, 4, 1, 1], { strides: [2, 2] }),
   symbolicBatchConvCase('depthwise stride 2, symbolic batch', [2, 4, 6, 6], [4, 1, 3, 3], { strides: [2, 2], pads: [1, 1, 1, 1], group: 4 }),
   symbolicBatchConvCase('groups 2, symbolic batch', [2, 4, 5, 5], [6, 2, 3, 3], { pads: [1, 1, 1, 1], group: 2 }),
@@ -353,6 +354,7 @@ describe('conv gradient formulations (chosen per layer shape)', () => {
     ['3x3 deep', ['dW denseTaps', 'dX adjointConv']],
     ['3x3 with 64 input channels', ['dW channelsLastTaps', 'dX adjointConv']],
     ['3x3 stride 2 with 64', ['dW channelsLastTaps', 'dX foldedConvTranspose']],
+    ['1-D kernel 3 dilated by 2', ['dW channelsLastTaps', 'dX adjointConv']],
     ['stride 2 pad 1', ['dW perSampleProducts', 'dX foldedConvTranspose']],
     ['stride 2 on a larger map', ['dW perSampleProducts', 'dX convTranspose']],
     ['1x1 with bias', ['dW perSampleProducts', 'dX adjointConv']],
@@ -414,9 +416,11 @@ function withRule(op: string, rule: GradientRule): Partial<RuleSet> {
   return { gradients: { [op]: rule } };
 }
 
-/** Reverses both spatial axes of a [M, C, kh, kw] tensor. */
-const flip = (emit: Emitter, t: string, dims: number[]) =>
-  emit.op('Slice', [t, emit.ints([dims[2] - 1, dims[3] - 1]), emit.ints([-dims[2] - 1, -dims[3] - 1]), emit.ints([2, 3]), emit.ints([-1, -1])]);
+/** Reverses every spatial axis of a [M, C, ...kernel] tensor. */
+const flip = (emit: Emitter, t: string, dims: number[]) => {
+  const kernel = dims.slice(2);
+  return emit.op('Slice', [t, emit.ints(kernel.map((k) => k - 1)), emit.ints(kernel.map((k) => -k - 1)), emit.ints(kernel.map((_, i) => i + 2)), emit.ints(kernel.map(() => -1))]);
+};
 
 const flippedKernel = convWithKernel(flip);
 /** Output channels rolled by one: each group's kernels used for the next group's channels. */
