@@ -4,7 +4,7 @@ import { RuleSet } from '../src/core/autodiff/types';
 import { GraphBuilder, Init } from '../src/core/graph/builder';
 import { Graph, InitializerRole, Node, attr, getAttr, int64Tensor } from '../src/core/graph/types';
 import { filled } from '../src/core/nn/init';
-import { linear } from '../src/core/nn/layers';
+import { convBnPrelu, flatten, globalAvgPool, linear } from '../src/core/nn/layers';
 import { BACKBONES, BackboneName } from '../src/core/nn/registry';
 import { tiny } from '../src/core/nn/tiny';
 import { Rng } from '../src/core/util/rng';
@@ -247,6 +247,25 @@ function tinyClassifier(seed = 3): Graph {
   return b.graph;
 }
 
+/**
+ * A 3x3 block, then a widening 1x1 block (8 -> 16 channels: conv, BatchNorm, PReLU), pooling and
+ * the linear classifier: with a static batch its 1x1 conv and BatchNorm train as one fused unit.
+ */
+function widenedClassifier(seed = 3): Graph {
+  const b = new GraphBuilder('widened-classifier', seed);
+  const images = b.input('images', ['N', 3, IMAGE, IMAGE]);
+  const labels = b.input('labels', ['N', CLASSES]);
+  const embedding = b.within('backbone', () => {
+    const x = convBnPrelu(b, 'conv1', images, { inC: 3, outC: 8, k: 3, stride: 2, pad: 1 });
+    return flatten(b, globalAvgPool(b, convBnPrelu(b, 'widen', x, { inC: 8, outC: 16, k: 1, stride: 1, pad: 0 })));
+  });
+  const logits = b.output(b.within('head', () => linear(b, 'fc', embedding, 16, CLASSES)), 'logits');
+  const logProbabilities = b.op1('LogSoftmax', [logits], { axis: attr.int(1) });
+  const perSample = b.op1('ReduceSum', [b.op1('Mul', [logProbabilities, labels]), b.constant('axes', int64Tensor([1]))], { keepdims: attr.int(0) });
+  b.output(b.op1('Neg', [b.op1('ReduceMean', [perSample], { keepdims: attr.int(0) })]), 'loss');
+  return b.graph;
+}
+
 function classifierInputs(seed = 5): Record<string, { data: Float32Array; dims: number[] }> {
   const rng = new Rng(seed, 'inputs');
   const images = Float32Array.from({ length: BATCH * 3 * IMAGE * IMAGE }, () => rng.range(-1, 1));
@@ -284,8 +303,8 @@ interface NetworkReport {
  * Every parameter's gradient from onnxruntime against central differences of the float64
  * reference, on `perParam` coordinates of each (always the first and the last).
  */
-async function networkCheck(graph: Graph, tol: { atol: number; rtol: number }, rules?: Partial<RuleSet>, perParam = 6): Promise<NetworkReport> {
-  const { training, out } = await runTraining(graph, { rules });
+async function networkCheck(graph: Graph, tol: { atol: number; rtol: number }, rules?: Partial<RuleSet>, perParam = 6, dims?: Record<string, number>): Promise<NetworkReport> {
+  const { training, out } = await runTraining(graph, { rules, dims });
   const inputs = new Map<string, T>(Object.entries(classifierInputs()).map(([k, v]) => [k, { dims: v.dims, data: Float64Array.from(v.data) }]));
   const params = new Map(training.params.map((p) => {
     const t = graph.initializers.get(p)?.tensor;
@@ -437,6 +456,46 @@ class ConstantWeightsBuilder extends GraphBuilder {
     return super.param(leaf, dims, filled(role === 'state' && leaf === 'running_var' ? 1 : 0.01), role);
   }
 }
+
+describe('a widening 1x1 conv and its BatchNorm, trained fused (static batch)', () => {
+  const widen = (g: Graph) => g.nodes.find((n) => n.opType === 'Conv' && n.name.startsWith('backbone.widen.')) as Node;
+
+  test('the fused unit stands in for both: the conv output is never computed', async () => {
+    const graph = widenedClassifier();
+    const fixed = buildTrainingGraph(graph, { loss: 'loss', dims: { N: BATCH } });
+    const symbolic = buildTrainingGraph(graph, { loss: 'loss' });
+    const convOutput = widen(graph).outputs[0];
+    expect(fixed.graph.nodes.some((n) => n.outputs.includes(convOutput))).toBe(false);
+    expect(symbolic.graph.nodes.some((n) => n.outputs.includes(convOutput))).toBe(true);
+  });
+
+  test('every parameter gradient matches float64 finite differences on sampled coordinates', async () => {
+    const report = await networkCheck(widenedClassifier(), NETWORK_TOLERANCE, undefined, 6, { N: BATCH });
+    if (process.env.GRADCHECK_REPORT === '1') process.stdout.write(`widened network (fused): ${report.checked} coords, max|err| ${report.maxAbsError.toExponential(2)}, worst/tol ${report.worstRatio.toFixed(4)}\n`);
+    expect(report.worstRatio).toBeLessThanOrEqual(1);
+    expect(report.checked).toBeGreaterThan(50);
+  });
+
+  test('loss, gradients and batch statistics equal the unfused graph\'s', async () => {
+    const graph = widenedClassifier();
+    const unfused = await runTraining(graph);
+    const fused = await runTraining(graph, { dims: { N: BATCH } });
+    expect(fused.out.loss.data[0]).toBeCloseTo(Number(unfused.out.loss.data[0]), 5);
+    const close = (a: Float32Array, b: Float32Array) => {
+      const scale = Math.max(...a.map(Math.abs), 1e-6);
+      return Math.max(...a.map((v, i) => Math.abs(v - b[i]))) / scale;
+    };
+    for (const [param, name] of unfused.training.gradOutputs) {
+      expect(close(unfused.out[name].data as Float32Array, fused.out[fused.training.gradOutputs.get(param) as string].data as Float32Array)).toBeLessThan(1e-4);
+    }
+    unfused.training.batchNormStats.forEach((s, i) => {
+      const f = fused.training.batchNormStats[i];
+      expect(f.runningMean).toBe(s.runningMean);
+      expect(close(unfused.out[s.mean].data as Float32Array, fused.out[f.mean].data as Float32Array)).toBeLessThan(1e-4);
+      expect(close(unfused.out[s.var].data as Float32Array, fused.out[f.var].data as Float32Array)).toBeLessThan(1e-4);
+    });
+  });
+});
 
 describe('the real backbones', () => {
   test.each(['mobilefacenet', 'resnet50', 'iresnet18'] as BackboneName[])(

@@ -2,6 +2,7 @@ import { inferShapes } from '../graph/shapes';
 import { Dim, Graph, Node, OPSET_VERSION, Shape, TensorData, ValueInfo, emptyGraph } from '../graph/types';
 import { differentiableSlots, isFrozen, tensorsNeedingGradient, topologicalOrder } from './analysis';
 import { Emitter } from './emitter';
+import { CONV_BATCH_NORM, fuseConvBatchNorms } from './rules/convBatchNorm';
 import { AutodiffError, BatchNormStats, DropoutMaskInput, GradientRule, NodeContext, RuleSet } from './types';
 
 /**
@@ -108,7 +109,8 @@ export function emitForwardPass(original: Graph, opts: ForwardPassOptions): Forw
     const form = opts.rules.trainingForms[node.opType];
     return form && form.applies(node, isTrained) ? form : undefined;
   };
-  const nodes = topologicalOrder(forward);
+  const fused = opts.rules.trainingForms[CONV_BATCH_NORM] ? fuseConvBatchNorms(forward, shapes, (bn) => formOf(bn) !== undefined) : forward;
+  const nodes = topologicalOrder(fused);
   const slotsOf = (node: Node) => differentiableSlots(node, opts.rules, formOf(node) !== undefined);
   const needing = tensorsNeedingGradient(nodes, new Set(params.keys()), slotsOf);
 

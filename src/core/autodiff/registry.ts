@@ -2,6 +2,7 @@ import { ARITHMETIC_RULES } from './rules/arithmetic';
 import { AXIS_NORMALIZATION_RULES } from './rules/axisNormalization';
 import { BATCH_NORM_RULES, BATCH_NORM_TRAINING } from './rules/batchNorm';
 import { CONV_RULES } from './rules/conv';
+import { CONV_BATCH_NORM, CONV_BATCH_NORM_TRAINING } from './rules/convBatchNorm';
 import { DROPOUT_TRAINING } from './rules/dropout';
 import { LAYOUT_RULES } from './rules/layout';
 import { LINEAR_RULES } from './rules/linear';
@@ -31,6 +32,8 @@ export const GRADIENT_RULES: Readonly<Record<string, GradientRule>> = {
 
 export const TRAINING_FORMS: Readonly<Record<string, TrainingForm>> = {
   BatchNormalization: BATCH_NORM_TRAINING,
+  // A 1x1 Conv -> BatchNormalization pair, fused by the forward pass where it pays (convBatchNorm.ts).
+  [CONV_BATCH_NORM]: CONV_BATCH_NORM_TRAINING,
   Dropout: DROPOUT_TRAINING,
   // Always: their training forward is faster to differentiate (it saves what the backward reads).
   MaxPool: MAX_POOL_TRAINING,
