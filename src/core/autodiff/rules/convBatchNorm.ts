@@ -23,10 +23,12 @@ import { BackwardRule, NodeContext, TrainingForm, TrainingFormResult, outputGrad
 export const CONV_BATCH_NORM = 'ConvBatchNormalization';
 
 /**
- * When fusing pays: the conv expands (M >= 2C, so x is at least twice h) and there are many
+ * When fusing pays: the conv widens (M >= 2C, so x is at least twice h) and there are many
  * positions per input channel (N * P >= 16 C, so the C x C GEMMs are small next to the conv).
- * ResNet-50's bottleneck expansions up to layer2 and MobileFaceNet's widening 1x1 convs qualify;
- * at layer3 (C 256, 7x7) and layer4 the covariance GEMMs cost more than the passes they save.
+ * At batch 32 that is ResNet-50's eight unstrided expansions in layer1 and layer2 and two of
+ * MobileFaceNet's 1x1 convs. Measured (BENCHMARKS.md "train"): at layer3 (C 256 on 7x7) the
+ * fused forward alone was slower, at layer4 2.5x slower (W S costs M C^2, as much as the conv);
+ * fusing M = C convs as well (MobileFaceNet's) gave no consistent gain in speed.
  */
 export function fusionPays(c: number, m: number, positions: number): boolean {
   return m >= 2 * c && positions >= 16 * c;
