@@ -15,8 +15,8 @@ import { BackwardRule, NodeContext, TrainingForm, TrainingFormResult, outputGrad
  *   sum dy (x - mean) = rowwise sum of W * Q,   dW = a * Q + k1 * (W S)
  *   (dx sums to zero per channel, so h' drops out of dW), and
  *   dh = W^T (a dy) + (W^T k1 W) (h - h') + W^T k0:  two 1x1 convs, the second C -> C.
- * This replaces BatchNorm's passes over x (its statistics, its affine, the five of its backward)
- * with GEMMs of C x C per position and passes over h, which has C <= M / 2 channels here.
+ * This replaces BatchNorm's passes over x (two for its statistics, its affine, six ops in its
+ * backward) with GEMMs of C x C per position and passes over h, which has C <= M / 2 channels.
  */
 
 /** The fused node's op type: a training-graph-only unit, never in a model (it has no inference form). */
