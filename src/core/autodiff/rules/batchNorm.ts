@@ -64,6 +64,18 @@ function trainingForward(ctx: NodeContext): TrainingFormResult {
   };
 }
 
+/**
+ * The per-channel coefficients of the input gradient dx = a * dy + k1 * (x - mean) + k0, from
+ * sum dy and sum dy * (x - mean) over the n values of each channel ([C] vectors throughout).
+ */
+export function inputGradCoefficients(emit: Emitter, v: { a: string; invstd: string; count: string; sumDy: string; sumDyXc: string }): { k1: string; k0: string } {
+  const perCount = (t: string) => emit.op('Div', [t, v.count]);
+  return {
+    k1: emit.op('Neg', [perCount(emit.op('Mul', [emit.op('Mul', [v.a, emit.op('Mul', [v.invstd, v.invstd])]), v.sumDyXc]))]),
+    k0: emit.op('Neg', [perCount(emit.op('Mul', [v.a, v.sumDy]))]),
+  };
+}
+
 /** Saved per-channel vectors are [C]; dx = dy * a + ((x - mean) * k1 + k0) with the bracket one centeredAffine pass. */
 const trainingBackward: BackwardRule = (ctx) => {
   const { emit } = ctx;
@@ -76,9 +88,7 @@ const trainingBackward: BackwardRule = (ctx) => {
   const sumDyXc = ctx.needs[0] || ctx.needs[1] ? emit.op('Sub', [perChannelSum(emit.op('Mul', [dY, x])), emit.op('Mul', [mean, sumDy])]) : '';
   let dX: string | undefined;
   if (ctx.needs[0]) {
-    const perCount = (t: string) => emit.op('Div', [t, count]);
-    const k1 = emit.op('Neg', [perCount(emit.op('Mul', [emit.op('Mul', [a, emit.op('Mul', [invstd, invstd])]), sumDyXc]))]);
-    const k0 = emit.op('Neg', [perCount(emit.op('Mul', [a, sumDy]))]);
+    const { k1, k0 } = inputGradCoefficients(emit, { a, invstd, count, sumDy, sumDyXc });
     dX = emit.op('Add', [emit.op('Mul', [dY, perChannel(emit, a, channels, rank)]), centeredAffine(emit, x, mean, k1, k0, channels)]);
   }
   return [dX, ctx.needs[1] ? emit.op('Mul', [sumDyXc, invstd]) : undefined, ctx.needs[2] ? sumDy : undefined];

@@ -2,6 +2,7 @@ import { Graph, Node, ValueInfo, attr, getAttr } from '../../graph/types';
 import { Emitter } from '../emitter';
 import { range } from '../tensors';
 import { BackwardRule, NodeContext, TrainingForm, TrainingFormResult, outputGrad, staticDims } from '../types';
+import { inputGradCoefficients } from './batchNorm';
 
 /**
  * A 1x1 convolution (stride 1, no padding, one group, no bias) whose only consumer is a
@@ -124,16 +125,15 @@ const trainingBackward: BackwardRule = (ctx) => {
   const dYRows = emit.op('Reshape', [dY, emit.ints([n, m, positions])]);
   const q = emit.op('ReduceSum', [emit.op('MatMul', [dYRows, emit.op('Transpose', [centred], { perm: attr.ints([0, 2, 1]) })]), emit.ints([0])], { keepdims: attr.int(0) }); // [M, C]
   const sumDyXc = emit.op('ReduceSum', [emit.op('Mul', [rows, q]), emit.ints([1])], { keepdims: attr.int(0) }); // [M]
-  const perCount = (t: string) => emit.op('Div', [t, count]);
-  const k1 = emit.op('Neg', [perCount(emit.op('Mul', [emit.op('Mul', [a, emit.op('Mul', [invstd, invstd])]), sumDyXc]))]);
-  const k0 = emit.op('Neg', [perCount(emit.op('Mul', [a, sumDy]))]);
+  const { k1, k0 } = inputGradCoefficients(emit, { a, invstd, count, sumDy, sumDyXc });
 
   let dH: string | undefined;
   if (ctx.needs[0]) {
     const transposed = (t: string) => emit.op('Transpose', [t], { perm: attr.ints([1, 0]) });
+    const rowsT = transposed(rows);
     const fromDy = pointwise(dY, transposed(scaledRows), c); // W^T (a dy)
-    const mixing = emit.op('MatMul', [transposed(rows), emit.op('Mul', [rows, column(emit, k1)])]); // W^T k1 W, [C, C]
-    const offset = emit.op('Reshape', [emit.op('MatMul', [transposed(rows), column(emit, k0)]), emit.ints([c])]); // W^T k0
+    const mixing = emit.op('MatMul', [rowsT, emit.op('Mul', [rows, column(emit, k1)])]); // W^T k1 W, [C, C]
+    const offset = emit.op('Reshape', [emit.op('MatMul', [rowsT, column(emit, k0)]), emit.ints([c])]); // W^T k0
     const fromCentred = pointwise(emit.op('Reshape', [centred, emit.ints(ctx.inputShapes[0] as number[])]), mixing, c, offset);
     dH = emit.op('Add', [fromDy, fromCentred]);
   }
