@@ -356,6 +356,14 @@ function convFormulations(c: OpCase): string[] {
   return [...used].sort();
 }
 
+test('the ConvBatchNormalization case is fused: its conv output is never computed', () => {
+  const c = BN_CASES.find((k) => k.covers === 'ConvBatchNormalization:training') as OpCase;
+  const { graph } = caseGraph(c);
+  const convOutput = (graph.nodes.find((n) => n.opType === 'Conv') as Graph['nodes'][number]).outputs[0];
+  const training = buildTrainingGraph(graph, { loss: 'loss' });
+  expect(training.graph.nodes.some((n) => n.outputs.includes(convOutput))).toBe(false);
+});
+
 describe('conv gradient formulations (chosen per layer shape)', () => {
   test('each one is exercised by a gradient-checked case', () => {
     const used = new Set(CONV_CASES.flatMap(convFormulations));

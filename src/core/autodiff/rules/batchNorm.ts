@@ -23,7 +23,8 @@ import { BackwardRule, GradientRule, NodeContext, TrainingForm, TrainingFormResu
  * so dx = dy * a.
  */
 
-function statAxes(rank: number): number[] {
+/** The axes a BatchNorm's statistics reduce over: every axis but the channel axis 1. */
+export function statAxes(rank: number): number[] {
   return [0, ...range(rank - 2, 2)];
 }
 

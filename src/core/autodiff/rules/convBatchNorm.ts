@@ -1,8 +1,7 @@
 import { Graph, Node, ValueInfo, attr, getAttr } from '../../graph/types';
 import { Emitter } from '../emitter';
-import { range } from '../tensors';
 import { BackwardRule, NodeContext, TrainingForm, TrainingFormResult, outputGrad, staticDims } from '../types';
-import { inputGradCoefficients } from './batchNorm';
+import { inputGradCoefficients, statAxes } from './batchNorm';
 
 /**
  * A 1x1 convolution (stride 1, no padding, one group, no bias) whose only consumer is a
@@ -87,7 +86,7 @@ function trainingForward(ctx: NodeContext): TrainingFormResult {
   const count = emit.scalar(n * positions);
   const epsilon = getAttr(node, 'epsilon', 'float') ?? 1e-5;
 
-  const hMean = emit.op('ReduceMean', [h], { axes: attr.ints([0, ...range(spatial.length, 2)]), keepdims: attr.int(1) }); // [1, C, 1...]
+  const hMean = emit.op('ReduceMean', [h], { axes: attr.ints(statAxes(spatial.length + 2)), keepdims: attr.int(1) }); // [1, C, 1...]
   const centred = emit.op('Reshape', [emit.op('Sub', [h, hMean]), emit.ints([n, c, positions])]); // [N, C, P]
   const perSample = emit.op('MatMul', [centred, emit.op('Transpose', [centred], { perm: attr.ints([0, 2, 1]) })]);
   const covariance = emit.op('ReduceSum', [perSample, emit.ints([0])], { keepdims: attr.int(0) }); // [C, C]
@@ -121,7 +120,7 @@ const trainingBackward: BackwardRule = (ctx) => {
   const pointwise = (x: string, weight: string, out: number, bias?: string) =>
     emit.op('Conv', [x, emit.op('Reshape', [weight, emit.ints([out, -1, ...kernel])]), ...(bias ? [bias] : [])], { kernel_shape: attr.ints(kernel) });
 
-  const sumDy = emit.op('ReduceSum', [dY, emit.ints([0, ...range(spatial.length, 2)])], { keepdims: attr.int(0) }); // [M]
+  const sumDy = emit.op('ReduceSum', [dY, emit.ints(statAxes(spatial.length + 2))], { keepdims: attr.int(0) }); // [M]
   const dYRows = emit.op('Reshape', [dY, emit.ints([n, m, positions])]);
   const q = emit.op('ReduceSum', [emit.op('MatMul', [dYRows, emit.op('Transpose', [centred], { perm: attr.ints([0, 2, 1]) })]), emit.ints([0])], { keepdims: attr.int(0) }); // [M, C]
   const sumDyXc = emit.op('ReduceSum', [emit.op('Mul', [rows, q]), emit.ints([1])], { keepdims: attr.int(0) }); // [M]
