@@ -6,7 +6,7 @@ import { WEIGHT_GRAD_FORMULATIONS } from '../src/core/autodiff/rules/convWeightG
 import { GradientRule, RuleSet, TrainingForm, outputGrad } from '../src/core/autodiff/types';
 import { GraphBuilder, Init } from '../src/core/graph/builder';
 import { inferShapes } from '../src/core/graph/shapes';
-import { Attr, Graph, attr, float32Tensor, int64Tensor, numel } from '../src/core/graph/types';
+import { Attr, Graph, attr, float32Tensor, getAttr, int64Tensor, numel } from '../src/core/graph/types';
 import { Rng } from '../src/core/util/rng';
 import { bnStatsAsConstants, convWithKernel, transposedKernel } from './helpers/brokenRules';
 import { DataFeed, GradcheckOptions, GradcheckReport, Precision, Tolerance, formatReport, gradcheck, session, tensor } from './helpers/gradcheck';
@@ -164,6 +164,9 @@ function maxPoolCase(name: string, x: number[], k: number, s: number, pad: numbe
   };
 }
 
+/** BatchNorm inputs whose normalised outputs stay clear of a following Relu's kink (see the cases). */
+const AWAY_FROM_KINK = { x: awayFromZero(0.5), bias: uniform(-0.05, 0.05) };
+
 const BN_CASES: OpCase[] = [
   {
     covers: 'BatchNormalization:training',
@@ -182,6 +185,32 @@ const BN_CASES: OpCase[] = [
     precision: 'float32',
     tolerance: { atol: 1e-3, rtol: 2e-2 },
   },
+  // From AFFINE_CONV_MIN_POSITIONS (14x14) up, the per-channel affine passes of the training form
+  // are depthwise 1x1 Convs, which onnxruntime runs in float only and fuses with a following Relu,
+  // or a residual Add and a Relu (tensors.ts); tolerance as for the fused case above. Before a
+  // Relu, x's values keep 0.5 from zero and the bias (and residual) stay small, so that the
+  // normalised values keep ~0.1 from the kink, beyond what any step moves them.
+  {
+    covers: 'BatchNormalization:training',
+    name: 'BatchNormalization training [2,3,14,14] (depthwise affine)',
+    build: (b) => bn(b, [2, 3, 14, 14]),
+    precision: 'float32',
+    tolerance: { atol: 1e-3, rtol: 2e-2 },
+  },
+  {
+    covers: 'BatchNormalization:training',
+    name: 'BatchNormalization training + Relu [2,3,14,14] (affine and Relu fused)',
+    build: (b) => op(b, 'Relu', [bn(b, [2, 3, 14, 14], undefined, AWAY_FROM_KINK)]),
+    precision: 'float32',
+    tolerance: { atol: 1e-3, rtol: 2e-2 },
+  },
+  {
+    covers: 'BatchNormalization:training',
+    name: 'BatchNormalization training + residual Add + Relu [2,3,14,14] (fused)',
+    build: (b) => op(b, 'Relu', [op(b, 'Add', [bn(b, [2, 3, 14, 14], undefined, AWAY_FROM_KINK), p(b, 'r', [2, 3, 14, 14], uniform(-0.05, 0.05))])]),
+    precision: 'float32',
+    tolerance: { atol: 1e-3, rtol: 2e-2 },
+  },
   {
     covers: 'BatchNormalization',
     name: 'BatchNormalization frozen (inference form) [3,2,2,2]',
@@ -191,11 +220,11 @@ const BN_CASES: OpCase[] = [
 ];
 
 /** BatchNorm over `x`'s shape, of a parameter x or of `input` (a tensor of that shape). */
-function bn(b: GraphBuilder, x: number[], from?: string): string {
+function bn(b: GraphBuilder, x: number[], from?: string, init: { x: Init; bias: Init } = { x: normal(2), bias: normal() }): string {
   const c = x[1];
-  const input = from ?? p(b, 'x', x, normal(2));
+  const input = from ?? p(b, 'x', x, init.x);
   return b.within('bn', () =>
-    op(b, 'BatchNormalization', [input, p(b, 'scale', [c], uniform(0.5, 1.5)), p(b, 'bias', [c]), b.param('mean', [c], normal(0.3), 'state'), b.param('var', [c], uniform(0.5, 2), 'state')], {
+    op(b, 'BatchNormalization', [input, p(b, 'scale', [c], uniform(0.5, 1.5)), p(b, 'bias', [c], init.bias), b.param('mean', [c], normal(0.3), 'state'), b.param('var', [c], uniform(0.5, 2), 'state')], {
       epsilon: attr.float(1e-3),
       momentum: attr.float(0.9),
     }),
@@ -243,6 +272,13 @@ const CASES: OpCase[] = [
     covers: 'PRelu:training',
     name: 'PRelu slope [C,1,1] over NCHW',
     build: (b) => op(b, 'PRelu', [p(b, 'x', [2, 3, 4, 4], awayFromZero()), p(b, 'slope', [3, 1, 1], uniform(0.1, 0.4))]),
+  },
+  {
+    covers: 'PRelu:training',
+    name: 'PRelu slope [C,1,1] over NCHW 14x14 (depthwise affine)',
+    build: (b) => op(b, 'PRelu', [p(b, 'x', [2, 3, 14, 14], awayFromZero()), p(b, 'slope', [3, 1, 1], uniform(0.1, 0.4))]),
+    precision: 'float32',
+    step: 1e-2,
   },
   { covers: 'PRelu:training', name: 'PRelu slope [C] over NC', build: (b) => op(b, 'PRelu', [p(b, 'x', [4, 5], awayFromZero()), p(b, 'slope', [5], uniform(0.1, 0.4))]) },
   // A slope along the last axis is not per-channel: the generic Mul + Add factor.
@@ -362,6 +398,19 @@ test('the ConvBatchNormalization case is fused: its conv output is never compute
   const convOutput = (graph.nodes.find((n) => n.opType === 'Conv') as Graph['nodes'][number]).outputs[0];
   const training = buildTrainingGraph(graph, { loss: 'loss' });
   expect(training.graph.nodes.some((n) => n.outputs.includes(convOutput))).toBe(false);
+});
+
+test('the 14x14 cases take the depthwise affine form, the small ones BatchNormalization', () => {
+  const affineOps = (name: string) => {
+    const c = CASES.find((k) => k.name === name) as OpCase;
+    const training = buildTrainingGraph(caseGraph(c).graph, { loss: 'loss' });
+    const depthwise = training.graph.nodes.filter((n) => n.opType === 'Conv' && getAttr(n, 'group', 'int') === 3);
+    return { depthwise: depthwise.length, batchNorms: training.graph.nodes.filter((n) => n.opType === 'BatchNormalization').length };
+  };
+  // Forward y and backward dx; PRelu's slope factor.
+  expect(affineOps('BatchNormalization training [2,3,14,14] (depthwise affine)')).toEqual({ depthwise: 2, batchNorms: 0 });
+  expect(affineOps('PRelu slope [C,1,1] over NCHW 14x14 (depthwise affine)')).toEqual({ depthwise: 1, batchNorms: 0 });
+  expect(affineOps('BatchNormalization training [4,3,3,3]')).toEqual({ depthwise: 0, batchNorms: 2 });
 });
 
 describe('conv gradient formulations (chosen per layer shape)', () => {
@@ -557,6 +606,8 @@ const NEGATIVE: [string, string, Partial<RuleSet>][] = [
   ['BatchNormalization training [4,3,3,3]', 'n - 1 for n in the gradient', { trainingForms: { BatchNormalization: bnWrongCount } }],
   ['PRelu slope [C,1,1] over NCHW', 'slope ignored in dx', { trainingForms: { PRelu: preluSlopeIgnored } }],
   ['PRelu slope [W] over NCW', 'slope ignored in dx', { trainingForms: { PRelu: preluSlopeIgnored } }],
+  ['BatchNormalization training + Relu [2,3,14,14] (affine and Relu fused)', 'batch statistics treated as constants', { trainingForms: { BatchNormalization: bnStatsAsConstants } }],
+  ['PRelu slope [C,1,1] over NCHW 14x14 (depthwise affine)', 'slope ignored in dx', { trainingForms: { PRelu: preluSlopeIgnored } }],
   ['MaxPool 3x3 stride 2 pad 1 (overlapping, ResNet stem)', 'overlapping windows overwrite instead of adding', { trainingForms: { MaxPool: maxPoolOverwrites } }],
 ];
 

@@ -110,10 +110,15 @@ describe('train: the training session', () => {
       const a = await symbolic.run(batch(2), new Rng(1));
       const b = await fixed.run(batch(2), new Rng(1));
       expect(b.loss).toBeCloseTo(a.loss, 5);
+      // onnxruntime fuses more of the fixed-size graph (a residual Add into the conv before it), so
+      // the two differ by float32 rounding. A BatchNorm scale's gradient sums dy * (x - mean) as
+      // sum(dy * x) - mean * sum(dy), which cancels 70-1000x in this untrained net's conv2 and
+      // turns ~1e-7 differences into ~3e-3 of its largest value; a wrong batch size would be 50%.
       for (const [name, g] of a.grads) {
         const h = b.grads.get(name) as Float32Array;
         const scale = Math.max(...g.map(Math.abs), 1e-6);
-        expect([name, Math.max(...g.map((v, i) => Math.abs(v - h[i]))) / scale < 1e-4]).toEqual([name, true]);
+        const tolerance = /\.bn\.weight$/.test(name) ? 1e-2 : 1e-4;
+        expect([name, Math.max(...g.map((v, i) => Math.abs(v - h[i]))) / scale < tolerance]).toEqual([name, true]);
       }
       await expect(fixed.run(batch(3), new Rng(1))).rejects.toThrow();
     } finally {

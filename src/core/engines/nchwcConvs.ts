@@ -108,7 +108,11 @@ function blockedConv(graph: Graph, made: Map<string, Node>, node: Node, block: n
   const group = getAttr(node, 'group', 'int') ?? 1;
   const channels = group * perGroup;
   if (channels % block !== 0 || m % block !== 0) return undefined;
-  if (perGroup === 1 && m === group) return { kind: 'depthwise', weight: w };
+  if (perGroup === 1 && m === group) {
+    // A unit-stride 1x1 depthwise conv (the autodiff's per-channel affine) is one multiply-add per element: the two reorders would triple its passes.
+    const unitStrides = (getAttr(node, 'strides', 'ints') ?? []).every((s) => s === 1);
+    return kh * kw === 1 && unitStrides ? undefined : { kind: 'depthwise', weight: w };
+  }
   if (group === 1 && kh * kw > 1) return { kind: 'dense', weight: w };
   const x = staticDims(graph, made, node.inputs[0]);
   if (perGroup === 1 && m % group === 0 && x && x.length === 4 && node.inputs[2] === undefined) {

@@ -10,14 +10,16 @@ import { BackwardRule, GradientRule, NodeContext, TrainingForm, TrainingFormResu
  *   mean = E[x], var = max(E[x^2] - mean^2, 0) (biased), invstd = 1/sqrt(var + eps),
  *   a = scale * invstd, y = (x - mean) * a + bias,
  * where the two statistics are reductions of x itself (no centred copy of x is written) and y
- * is one BatchNormalization pass with those statistics. The batch mean and the unbiased
- * variance (var * n/(n-1), what PyTorch folds into running_var) are [C] outputs for the
- * trainer's momentum update. Its backward is the fused formula (n = elements per channel,
- * xc = x - mean, never materialised):
+ * is one per-channel affine pass with those statistics (tensors.ts centeredAffine). The batch
+ * mean and the unbiased variance (var * n/(n-1), what PyTorch folds into running_var) are [C]
+ * outputs for the trainer's momentum update. Its backward is the fused formula (n = elements
+ * per channel, xc = x - mean, never materialised):
  *   dbias = sum dy, dscale = invstd * sum(dy * xc), sum(dy * xc) = sum(dy * x) - mean * sum(dy),
  *   dx = a * dy - a * sum(dy)/n - xc * a * invstd^2 * sum(dy * xc)/n.
  * E[x^2] - mean^2 loses digits only when |mean| is many times the spread, which BatchNorm
  * inputs (convolution outputs) are not; the clamp at 0 keeps rounding from going negative.
+ * sum(dy * x) - mean * sum(dy) cancels where a channel's dscale is small (70-1000x seen in an
+ * untrained net): such a dscale carries ~1e-4 relative rounding, far below SGD's own noise.
  *
  * Inference form (a frozen BatchNorm, running statistics as constants): y = x * a + const,
  * so dx = dy * a.
@@ -49,7 +51,7 @@ function trainingForward(ctx: NodeContext): TrainingFormResult {
   const variance = emit.op('Max', [emit.op('Sub', [meanOfSquares, emit.op('Mul', [mean, mean])]), emit.scalar(0)]);
   const invstd = emit.op('Reciprocal', [emit.op('Sqrt', [emit.op('Add', [variance, emit.scalar(epsilonOf(ctx))])])]);
   const a = emit.op('Mul', [invstd, scale]);
-  centeredAffine(emit, x, mean, a, bias, channels, node.outputs[0]);
+  centeredAffine(emit, x, xShape, mean, a, bias, channels, node.outputs[0]);
 
   const batchVar = emit.op('Div', [emit.op('Mul', [variance, count]), emit.op('Sub', [count, emit.scalar(1)])], {}, emit.fresh(`${node.name}.batch_var`));
   return {
@@ -77,7 +79,10 @@ export function inputGradCoefficients(emit: Emitter, v: { a: string; invstd: str
   };
 }
 
-/** Saved per-channel vectors are [C]; dx = dy * a + ((x - mean) * k1 + k0) with the bracket one centeredAffine pass. */
+/**
+ * Saved per-channel vectors are [C]; dx = dy * a + ((x - mean) * k1 + k0) with the bracket one
+ * centeredAffine pass (on large maps a Conv, into which onnxruntime fuses the Add when the shapes are static).
+ */
 const trainingBackward: BackwardRule = (ctx) => {
   const { emit } = ctx;
   const dY = outputGrad(ctx);
@@ -90,7 +95,7 @@ const trainingBackward: BackwardRule = (ctx) => {
   let dX: string | undefined;
   if (ctx.needs[0]) {
     const { k1, k0 } = inputGradCoefficients(emit, { a, invstd, count, sumDy, sumDyXc });
-    dX = emit.op('Add', [emit.op('Mul', [dY, perChannel(emit, a, channels, rank)]), centeredAffine(emit, x, mean, k1, k0, channels)]);
+    dX = emit.op('Add', [emit.op('Mul', [dY, perChannel(emit, a, channels, rank)]), centeredAffine(emit, x, ctx.inputShapes[0], mean, k1, k0, channels)]);
   }
   return [dX, ctx.needs[1] ? emit.op('Mul', [sumDyXc, invstd]) : undefined, ctx.needs[2] ? sumDy : undefined];
 };
