@@ -71,14 +71,15 @@ function convGraph(c: number, batch: number, size: number): { graph: Graph; feed
   b.output(conv(kernel, folded, { kernel_shape: attr.ints([size, size]), pads: attr.ints([1, 1, 1, 1]), group: attr.int(batch * c) }), 'folded');
   // Depthwise with a channel multiplier of 2 (static input dims).
   b.output(conv(input('w_multiplier', [2 * batch * c, 1, 3, 3]), folded, { kernel_shape: attr.ints([3, 3]), pads: attr.ints([0, 1, 0, 1]), group: attr.int(batch * c) }), 'multiplier');
-  // Left alone: a 1x1 dense conv, and channels off the block.
+  // Left alone: a 1x1 dense conv, a unit-stride 1x1 depthwise one (a per-channel affine), and channels off the block.
   b.output(conv(input('w_pointwise', [c, c, 1, 1]), x, { kernel_shape: attr.ints([1, 1]) }), 'pointwise');
+  b.output(conv(input('w_affine', [c, 1, 1, 1]), x, { kernel_shape: attr.ints([1, 1]), group: attr.int(c) }, input('b_affine', [c])), 'affine');
   const odd = input('x_odd', [batch, c + 4, size, size]);
   b.output(conv(input('w_odd', [c + 4, 1, 3, 3]), odd, { kernel_shape: attr.ints([3, 3]), group: attr.int(c + 4) }), 'odd');
   return { graph: b.graph, feeds };
 }
 
-test('rewritten convs compute what the plain ones do; 1x1 and off-block convs stay', async () => {
+test('rewritten convs compute what the plain ones do; 1x1 (dense, or depthwise unstrided) and off-block convs stay', async () => {
   if (skipWithoutBlocks()) return;
   const { graph, feeds } = convGraph(block, 2, 9);
   const plain = await run(graph, feeds);
@@ -86,7 +87,7 @@ test('rewritten convs compute what the plain ones do; 1x1 and off-block convs st
   expect(convsToNchwc(rewritten, block)).toBe(5);
   const blockedConvs = rewritten.nodes.filter((n) => n.domain === NCHWC_DOMAIN && n.opType === 'Conv');
   expect(blockedConvs.length).toBe(6); // the multiplier conv is two depthwise convs
-  expect(rewritten.nodes.filter((n) => n.opType === 'Conv' && n.domain === '').length).toBe(2);
+  expect(rewritten.nodes.filter((n) => n.opType === 'Conv' && n.domain === '').length).toBe(3);
   const blocked = await run(rewritten, feeds);
   for (const name of Object.keys(plain)) {
     expect(maxRelativeError(plain[name], blocked[name])).toBeLessThan(1e-5);

@@ -81,7 +81,8 @@ export function inputGradCoefficients(emit: Emitter, v: { a: string; invstd: str
 
 /**
  * Saved per-channel vectors are [C]; dx = dy * a + ((x - mean) * k1 + k0) with the bracket one
- * centeredAffine pass (on large maps a Conv, into which onnxruntime fuses the Add when the shapes are static).
+ * centeredAffine pass (on large maps a Conv, into which onnxruntime fuses the Add when the
+ * shapes are static).
  */
 const trainingBackward: BackwardRule = (ctx) => {
   const { emit } = ctx;
