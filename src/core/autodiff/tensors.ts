@@ -1,4 +1,4 @@
-import { Dim, Shape, attr, float32Tensor } from '../graph/types';
+import { Dim, Shape, attr, float32Tensor, numel } from '../graph/types';
 import { Emitter, ONNX_FLOAT } from './emitter';
 
 /**
@@ -95,7 +95,7 @@ export const AFFINE_CONV_MIN_POSITIONS = 196;
 
 function affineAsConv(shape: Shape): boolean {
   const spatial = shape.slice(2);
-  return spatial.length > 0 && spatial.every(isStatic) && spatial.reduce((p, q) => p * q, 1) >= AFFINE_CONV_MIN_POSITIONS;
+  return spatial.length > 0 && spatial.every(isStatic) && numel(spatial) >= AFFINE_CONV_MIN_POSITIONS;
 }
 
 /**
