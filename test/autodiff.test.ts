@@ -199,6 +199,13 @@ const BN_CASES: OpCase[] = [
   },
   {
     covers: 'BatchNormalization:training',
+    name: 'BatchNormalization training [2,3,200] (1-D map, depthwise affine)',
+    build: (b) => bn(b, [2, 3, 200]),
+    precision: 'float32',
+    tolerance: { atol: 1e-3, rtol: 2e-2 },
+  },
+  {
+    covers: 'BatchNormalization:training',
     name: 'BatchNormalization training + Relu [2,3,14,14] (affine and Relu fused)',
     build: (b) => op(b, 'Relu', [bn(b, [2, 3, 14, 14], undefined, AWAY_FROM_KINK)]),
     precision: 'float32',
@@ -400,7 +407,7 @@ test('the ConvBatchNormalization case is fused: its conv output is never compute
   expect(training.graph.nodes.some((n) => n.outputs.includes(convOutput))).toBe(false);
 });
 
-test('the 14x14 cases take the depthwise affine form, the small ones BatchNormalization', () => {
+test('the 14x14 and 200-long cases take the depthwise affine form, the small ones BatchNormalization', () => {
   const affineOps = (name: string) => {
     const c = CASES.find((k) => k.name === name) as OpCase;
     const training = buildTrainingGraph(caseGraph(c).graph, { loss: 'loss' });
@@ -409,6 +416,7 @@ test('the 14x14 cases take the depthwise affine form, the small ones BatchNormal
   };
   // Forward y and backward dx; PRelu's slope factor.
   expect(affineOps('BatchNormalization training [2,3,14,14] (depthwise affine)')).toEqual({ depthwise: 2, batchNorms: 0 });
+  expect(affineOps('BatchNormalization training [2,3,200] (1-D map, depthwise affine)')).toEqual({ depthwise: 2, batchNorms: 0 });
   expect(affineOps('PRelu slope [C,1,1] over NCHW 14x14 (depthwise affine)')).toEqual({ depthwise: 1, batchNorms: 0 });
   expect(affineOps('BatchNormalization training [4,3,3,3]')).toEqual({ depthwise: 0, batchNorms: 2 });
 });
