@@ -87,7 +87,7 @@ export function centeredAffine(emit: Emitter, x: string, shape: Shape, center: s
 
 /**
  * Spatial positions per image and channel from which the per-channel affine is a depthwise Conv:
- * from 14x14 up it ran 1.1-3x faster than BatchNormalization + Relu (1.0-1.35x with a residual
+ * from 14x14 up it ran 1.1-3.4x faster than BatchNormalization + Relu (1.0-1.35x with a residual
  * Add), at 7x7 it tied or lost and at 4x4 it was 2.5x slower: onnxruntime runs a 1x1 group conv
  * as one small GEMM per image and channel (measurements in BENCHMARKS.md "train").
  */

@@ -1,4 +1,4 @@
-import { Graph, Node, ValueInfo, attr, getAttr } from '../../graph/types';
+import { Graph, Node, ValueInfo, attr, getAttr, numel } from '../../graph/types';
 import { Emitter } from '../emitter';
 import { BackwardRule, NodeContext, TrainingForm, TrainingFormResult, outputGrad, staticDims } from '../types';
 import { inputGradCoefficients, statAxes } from './batchNorm';
@@ -65,7 +65,7 @@ export function fuseConvBatchNorms(forward: Graph, shapes: Map<string, ValueInfo
     if (!conv || uses.get(bn.inputs[0]) !== 1 || !plainPointwise(conv, shapes)) continue;
     const [n, c, ...spatial] = shapes.get(conv.inputs[0])?.shape as number[];
     const m = (shapes.get(conv.inputs[1])?.shape as number[])[0];
-    if (!fusionPays(c, m, n * spatial.reduce((p, q) => p * q, 1))) continue;
+    if (!fusionPays(c, m, n * numel(spatial))) continue;
     fused.set(bn, { ...bn, opType: CONV_BATCH_NORM, inputs: [conv.inputs[0], conv.inputs[1], ...bn.inputs.slice(1)] });
     dropped.add(conv);
   }
@@ -82,7 +82,7 @@ function trainingForward(ctx: NodeContext): TrainingFormResult {
   const [n, c, ...spatial] = staticDims(ctx, ctx.inputShapes[0], 'the conv input');
   const wDims = staticDims(ctx, ctx.inputShapes[1], 'the conv weight');
   const m = wDims[0];
-  const positions = spatial.reduce((p, q) => p * q, 1);
+  const positions = numel(spatial);
   const count = emit.scalar(n * positions);
   const epsilon = getAttr(node, 'epsilon', 'float') ?? 1e-5;
 
@@ -115,7 +115,7 @@ const trainingBackward: BackwardRule = (ctx) => {
   const { centred, rows, rowsCov, scaledRows, a, invstd, count } = ctx.saved;
   const [n, c, ...spatial] = ctx.inputShapes[0] as number[];
   const m = (ctx.inputShapes[1] as number[])[0];
-  const positions = spatial.reduce((p, q) => p * q, 1);
+  const positions = numel(spatial);
   const kernel = (ctx.inputShapes[1] as number[]).slice(2);
   const pointwise = (x: string, weight: string, out: number, bias?: string) =>
     emit.op('Conv', [x, emit.op('Reshape', [weight, emit.ints([out, -1, ...kernel])]), ...(bias ? [bias] : [])], { kernel_shape: attr.ints(kernel) });
