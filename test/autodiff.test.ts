@@ -137,6 +137,9 @@ const CONV_CASES: OpCase[] = [
   convCase('3x3 with 64 input channels', [2, 64, 3, 3], [2, 64, 3, 3], { pads: [1, 1, 1, 1] }),
   convCase('3x3 stride 2 with 64 input channels, uneven pads', [1, 64, 6, 5], [3, 64, 3, 3], { strides: [2, 2], pads: [1, 0, 0, 1] }),
   convCase('1-D kernel 3 dilated by 2, 64 input channels', [2, 64, 7], [2, 64, 3], { pads: [2, 1], dilations: [2] }),
+  // Deep and narrow (4 N P >= M C): the channels-last tap GEMMs split the samples into chunks (2 and 4 chunks of 3 samples).
+  convCase('3x3 with 64 input channels, chunked by sample', [6, 64, 3, 3], [2, 64, 3, 3], { pads: [1, 1, 1, 1] }),
+  convCase('3x3 stride 2 with 64 input channels, chunked by sample', [12, 64, 6, 5], [2, 64, 3, 3], { strides: [2, 2], pads: [1, 0, 0, 1] }),
   convCase('1x1 stride 2 (downsample shortcut)', [2, 4, 5, 5], [6, 4, 1, 1], { strides: [2, 2] }),
   symbolicBatchConvCase('depthwise stride 2, symbolic batch', [2, 4, 6, 6], [4, 1, 3, 3], { strides: [2, 2], pads: [1, 1, 1, 1], group: 4 }),
   symbolicBatchConvCase('groups 2, symbolic batch', [2, 4, 5, 5], [6, 2, 3, 3], { pads: [1, 1, 1, 1], group: 2 }),
@@ -422,6 +425,18 @@ test('the 14x14 and 200-long cases take the depthwise affine form, the small one
   expect(affineOps('BatchNormalization training [4,3,3,3]')).toEqual({ depthwise: 0, batchNorms: 2 });
 });
 
+test('channels-last tap GEMMs split by sample chunks exactly where the rule says', () => {
+  const chunksOf = (fragment: string) => {
+    const c = CONV_CASES.find((k) => k.name.includes(fragment)) as OpCase;
+    const taps = buildTrainingGraph(caseGraph(c).graph, { loss: 'loss' }).graph.nodes.filter((n) => n.name.includes('/dW/channelsLastTaps/'));
+    return { batched: taps.filter((n) => n.opType === 'MatMul').length, single: taps.filter((n) => n.opType === 'Gemm').length };
+  };
+  expect(chunksOf('3x3 with 64 input channels, chunked')).toEqual({ batched: 9, single: 0 });
+  expect(chunksOf('3x3 stride 2 with 64 input channels, chunked')).toEqual({ batched: 9, single: 0 });
+  expect(chunksOf('3x3 with 64 input channels')).toEqual({ batched: 0, single: 9 });
+  expect(chunksOf('1-D kernel 3 dilated by 2')).toEqual({ batched: 0, single: 3 });
+});
+
 describe('conv gradient formulations (chosen per layer shape)', () => {
   test('each one is exercised by a gradient-checked case', () => {
     const used = new Set(CONV_CASES.flatMap(convFormulations));
@@ -435,6 +450,8 @@ describe('conv gradient formulations (chosen per layer shape)', () => {
     ['3x3 with 64 input channels', ['dW channelsLastTaps', 'dX adjointConv']],
     ['3x3 stride 2 with 64', ['dW channelsLastTaps', 'dX foldedConvTranspose']],
     ['1-D kernel 3 dilated by 2', ['dW channelsLastTaps', 'dX adjointConv']],
+    ['3x3 with 64 input channels, chunked', ['dW channelsLastTaps', 'dX adjointConv']],
+    ['3x3 stride 2 with 64 input channels, chunked', ['dW channelsLastTaps', 'dX foldedConvTranspose']],
     ['stride 2 pad 1', ['dW perSampleProducts', 'dX foldedConvTranspose']],
     ['stride 2 on a larger map', ['dW perSampleProducts', 'dX convTranspose']],
     ['1x1 with bias', ['dW perSampleProducts', 'dX adjointConv']],

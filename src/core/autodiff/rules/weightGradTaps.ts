@@ -1,7 +1,7 @@
 import { attr } from '../../graph/types';
 import { Emitter } from '../emitter';
 import { range } from '../tensors';
-import { ConvOperands } from './convOperands';
+import { ConvOperands, outputPositions } from './convOperands';
 import { kernelTaps, padForTaps, tapSlice } from './window';
 
 /**
@@ -42,8 +42,23 @@ function stackTaps(emit: Emitter, pieces: string[], pieceShape: number[], axis: 
 type TapLayout = 'channelsFirst' | 'channelsLast';
 
 /**
- * group = 1: per tap, one Gemm over all samples, dW[:, :, tap] = dY-as-[M, P] x the tap's [P, C]
- * values: channels first, the tap's rows [C, P] with transB; channels last, its [P, C] as is.
+ * Sample chunks over which a channels-last tap GEMM is split: a deep, narrow GEMM (N * P >=
+ * M * C / 4) runs as a batched MatMul over chunks of samples and a sum of the chunks' [M, C]
+ * products. On ResNet-50's layer1-2 3x3 convs (depth 6272-25088, output 64x64-128x128) the
+ * weight gradients took 15-30% less time so; on layer3-4 (depth 1568 and 512) they took longer
+ * (BENCHMARKS.md "train"). Needs a static batch size that the chunks divide.
+ */
+export function sampleChunks(op: ConvOperands): number {
+  const n = op.xShape[0];
+  const [m, c] = op.weight;
+  if (typeof n !== 'number' || 4 * n * outputPositions(op) < m * c) return 1;
+  return [8, 4, 2].find((b) => n % b === 0) ?? 1;
+}
+
+/**
+ * group = 1: per tap, dW[:, :, tap] = dY-as-[M, P] x the tap's [P, C] values over all samples:
+ * channels first, the tap's rows [C, P] with transB; channels last, its [P, C] as is, in one
+ * Gemm or, split by sampleChunks, one batched MatMul whose chunk products are summed.
  */
 function tapGemms(emit: Emitter, op: ConvOperands, layout: TapLayout): string {
   const [m, c] = op.weight;
@@ -51,12 +66,20 @@ function tapGemms(emit: Emitter, op: ConvOperands, layout: TapLayout): string {
   const first = layout === 'channelsFirst';
   const firstSpatial = first ? 2 : 1;
   const padded = padForTaps(emit, (first ? channelsFirst : channelsLast)(emit, op.x, rank), rank, op.geometry, firstSpatial);
-  const dYRows = emit.op('Reshape', [channelsFirst(emit, op.dY, rank), emit.ints([m, -1])]);
-  const pieces = kernelTaps(op.geometry.kernel).map((tap) => {
-    const values = emit.op('Reshape', [tapSlice(emit, padded, op.geometry, tap, firstSpatial), emit.ints(first ? [c, -1] : [-1, c])]);
-    return emit.op('Gemm', [dYRows, values], first ? { transB: attr.int(1) } : {});
-  });
-  const stacked = stackTaps(emit, pieces, [m, c, 1], 2);
+  const chunks = first ? 1 : sampleChunks(op);
+  const tapValues = (tap: number[], shape: number[]) => emit.op('Reshape', [tapSlice(emit, padded, op.geometry, tap, firstSpatial), emit.ints(shape)]);
+  let product: (tap: number[]) => string;
+  if (chunks > 1) {
+    // [N, M, P] -> [B, N/B, M, P] -> [B, M, N/B * P]: each chunk's samples side by side.
+    const n = op.xShape[0] as number;
+    const bySample = emit.op('Reshape', [op.dY, emit.ints([chunks, n / chunks, m, -1])]);
+    const dYChunks = emit.op('Reshape', [emit.op('Transpose', [bySample], { perm: attr.ints([0, 2, 1, 3]) }), emit.ints([chunks, m, -1])]);
+    product = (tap) => emit.op('ReduceSum', [emit.op('MatMul', [dYChunks, tapValues(tap, [chunks, -1, c])]), emit.ints([0])], { keepdims: attr.int(0) });
+  } else {
+    const dYRows = emit.op('Reshape', [channelsFirst(emit, op.dY, rank), emit.ints([m, -1])]);
+    product = (tap) => emit.op('Gemm', [dYRows, tapValues(tap, first ? [c, -1] : [-1, c])], first ? { transB: attr.int(1) } : {});
+  }
+  const stacked = stackTaps(emit, kernelTaps(op.geometry.kernel).map(product), [m, c, 1], 2);
   return emit.op('Reshape', [stacked, emit.ints(op.weight)]);
 }
 
