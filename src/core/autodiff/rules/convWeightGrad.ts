@@ -15,7 +15,8 @@ import { channelsLastTaps, denseTaps, depthwiseTaps } from './weightGradTaps';
  *   (TrainingSpec.dims); with a symbolic one, depthwise convs use per-tap Slice + Mul +
  *   ReduceSum and other grouped convs per-sample products.
  * - Dense convs with a spatial kernel and at least CHANNELS_LAST_MIN_CHANNELS input channels
- *   (ResNet-50's and IResNet's 3x3 convs): per-tap GEMMs with the taps sliced channels last.
+ *   (ResNet-50's and IResNet's 3x3 convs): per-tap GEMMs with the taps sliced channels last,
+ *   split by chunks of samples where they are deep and narrow (sampleChunks).
  * - Other dense convs: per-sample products when they write less than the per-tap form's transposes,
  *   M * C * K < P * (M + C) (per sample: the products versus transposed dY and X), which holds
  *   for stems with few input channels and for 1x1 convs on large maps; else per-tap GEMMs, whose
