@@ -73,19 +73,6 @@ export function keptShape(shape: Shape, axes: readonly number[]): Shape {
 }
 
 /**
- * x * scale + shift per channel (axis 1 of x, shaped `shape`; [C] vectors) in one pass, where
- * Mul + Add would write a full-size temporary.
- */
-export function channelAffine(emit: Emitter, x: string, shape: Shape, scale: string, shift: string, channels: number, output?: string): string {
-  return affinePass(emit, x, shape, undefined, scale, shift, channels, output);
-}
-
-/** (x - center) * scale + shift per channel ([C] vectors), still one pass. */
-export function centeredAffine(emit: Emitter, x: string, shape: Shape, center: string, scale: string, shift: string, channels: number, output?: string): string {
-  return affinePass(emit, x, shape, center, scale, shift, channels, output);
-}
-
-/**
  * Spatial positions per image and channel from which the per-channel affine is a depthwise Conv:
  * from 14x14 up it ran 1.1-3.4x faster than BatchNormalization + Relu (1.0-1.35x with a residual
  * Add), at 7x7 it tied or lost and at 4x4 it was 2.5x slower: onnxruntime runs a 1x1 group conv
@@ -99,13 +86,15 @@ function affineAsConv(shape: Shape): boolean {
 }
 
 /**
+ * (x - center) * scale + shift per channel (axis 1 of x, shaped `shape`; [C] vectors, no centring
+ * without a center) in one pass, where Mul + Add would write a full-size temporary.
  * On large maps a depthwise 1x1 Conv: weight = scale, bias = shift - center * scale.
  * onnxruntime runs it on every intra-op thread where its BatchNormalization kernel runs on one,
  * and fuses into it a Relu that follows, or a residual Add and a Relu (its Conv+Activation and
  * Conv+Add+Activation fusions, which need the bias input this form has). Otherwise
  * BatchNormalization with mean = center, variance 1 and epsilon 0, which is exactly the affine map.
  */
-function affinePass(emit: Emitter, x: string, shape: Shape, center: string | undefined, scale: string, shift: string, channels: number, output?: string): string {
+export function centeredAffine(emit: Emitter, x: string, shape: Shape, center: string | undefined, scale: string, shift: string, channels: number, output?: string): string {
   if (!affineAsConv(shape)) {
     const ones = emit.constant(float32Tensor([channels], new Float32Array(channels).fill(1)));
     const mean = center ?? emit.constant(float32Tensor([channels], new Float32Array(channels)));

@@ -1,6 +1,6 @@
 import { channelCountOf } from '../../graph/shapes';
 import { float32Tensor } from '../../graph/types';
-import { channelAffine, indicator, sumToShape } from '../tensors';
+import { centeredAffine, indicator, sumToShape } from '../tensors';
 import { BackwardRule, NodeContext, TrainingForm, TrainingFormResult, outputGrad } from '../types';
 
 /**
@@ -11,7 +11,7 @@ import { BackwardRule, NodeContext, TrainingForm, TrainingFormResult, outputGrad
  *   dslope = sum(dy * n) over the broadcast axes,
  *   dx = dy * (1 + (slope - 1) * [n < 0])        (slope below zero, 1 elsewhere, as before).
  * The backward reads n only, so x need not stay alive. With one slope per channel (or a single
- * slope) the factor in dx is one per-channel affine pass over the mask (tensors.ts channelAffine).
+ * slope) the factor in dx is one per-channel affine pass over the mask (tensors.ts centeredAffine).
  */
 
 function trainingForward(ctx: NodeContext): TrainingFormResult {
@@ -30,7 +30,7 @@ function slopeFactor(ctx: NodeContext, below: string, slopeMinusOne: string): st
   const channels = channelCountOf(ctx.inputShapes[0], ctx.inputShapes[1]);
   if (channels === undefined) return emit.op('Add', [emit.op('Mul', [below, slopeMinusOne]), emit.scalar(1)]);
   const scale = emit.op('Expand', [emit.op('Reshape', [slopeMinusOne, emit.ints([-1])]), emit.ints([channels])]);
-  return channelAffine(emit, below, ctx.inputShapes[0], scale, emit.constant(float32Tensor([channels], new Float32Array(channels).fill(1))), channels);
+  return centeredAffine(emit, below, ctx.inputShapes[0], undefined, scale, emit.constant(float32Tensor([channels], new Float32Array(channels).fill(1))), channels);
 }
 
 const trainingBackward: BackwardRule = (ctx) => {
