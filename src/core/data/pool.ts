@@ -5,14 +5,13 @@
  * would wait for it, while workers keep decoding during the step. Jobs run first-in,
  * first-out, so batches are finished in the order the loader asked for them.
  */
-import * as fs from 'fs';
 import * as os from 'os';
-import * as path from 'path';
 // Loaded by the main thread before any worker uses it: sharp's documentation asks for this, as
 // terminating workers that loaded it first can crash the process.
 import 'sharp';
 import { Worker } from 'worker_threads';
 import { ImageError, ImageErrorReason } from '../image/image';
+import { workerScript } from '../util/workerScript';
 import { AugmentPlan } from './augment';
 import { SampleSpec, prepareSample } from './sample';
 
@@ -166,13 +165,6 @@ export function inlineExecutor(spec: SampleSpec, inFlight = IN_FLIGHT_PER_THREAD
   };
 }
 
-/** The compiled worker next to this file, or under ts-node (tests, bin/dev.js) the TypeScript source. */
-function workerScript(): { file: string; execArgv: string[] } {
-  const compiled = path.join(__dirname, 'worker.js');
-  if (fs.existsSync(compiled)) return { file: compiled, execArgv: [] };
-  return { file: path.join(__dirname, 'worker.ts'), execArgv: ['--require', 'ts-node/register/transpile-only'] };
-}
-
 /**
  * Prepares samples in `count` worker threads. Every job is posted as soon as it is asked for, to
  * the worker with the fewest unfinished ones; each worker queues them and works on
@@ -180,7 +172,7 @@ function workerScript(): { file: string; execArgv: string[] } {
  * blocked in a training step and cannot hand out more.
  */
 export function workerExecutor(spec: SampleSpec, count: number): SampleExecutor {
-  const script = workerScript();
+  const script = workerScript(__dirname, 'worker');
   const hold = newHoldFlag();
   const pending = new Map<number, { lane: number; item: Queued }>();
   let nextId = 0;

@@ -5,13 +5,12 @@
  * session synchronously on the calling JS thread, so in one thread the JS work (pyramid, crops,
  * NMS, warps) and the nets take turns; two workers keep both cores busy.
  */
-import * as fs from 'fs';
-import * as path from 'path';
 // sharp is loaded here first: its native module must be loaded by the main thread before worker
 // threads use it, or terminating them can crash the process (sharp's documentation).
 import 'sharp';
 import { Worker } from 'worker_threads';
 import { InputError } from '../errors';
+import { workerScript } from '../util/workerScript';
 import { DetectorSpec, createDetector } from './factory';
 import { AlignSettings, ImageOutcome, processImage } from './pipeline';
 import { SourceImage } from './sources';
@@ -52,13 +51,6 @@ export async function inlineProcessor(config: ProcessorConfig, inFlight = IN_FLI
   };
 }
 
-/** The compiled worker next to this file, or under ts-node (tests, bin/dev.js) the TypeScript source. */
-function workerScript(): { file: string; execArgv: string[] } {
-  const compiled = path.join(__dirname, 'worker.js');
-  if (fs.existsSync(compiled)) return { file: compiled, execArgv: [] };
-  return { file: path.join(__dirname, 'worker.ts'), execArgv: ['--require', 'ts-node/register/transpile-only'] };
-}
-
 interface Pending {
   resolve: (outcome: ImageOutcome) => void;
   reject: (err: Error) => void;
@@ -72,7 +64,7 @@ class WorkerHandle {
 
 /** Starts `count` workers and waits until each has built its detector; each gets up to `inFlight` images at a time. */
 export async function workerProcessor(config: ProcessorConfig, count: number, inFlight = IN_FLIGHT_PER_THREAD): Promise<ImageProcessor> {
-  const script = workerScript();
+  const script = workerScript(__dirname, 'worker');
   const handles: WorkerHandle[] = [];
   let nextId = 0;
   let broken: Error | undefined;
