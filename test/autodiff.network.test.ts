@@ -284,7 +284,7 @@ function feedsFor(graph: Graph, params: string[]): Record<string, ort.Tensor> {
   return feeds;
 }
 
-async function runTraining(graph: Graph, opts: { freeze?: string[]; extraOutputs?: string[]; rules?: Partial<RuleSet>; dims?: Record<string, number> } = {}) {
+async function runTraining(graph: Graph, opts: { freeze?: string[]; extraOutputs?: string[]; rules?: Partial<RuleSet>; dims?: Record<string, number>; gradSumOfSquares?: boolean } = {}) {
   const training = buildTrainingGraph(graph, { loss: 'loss', ...opts });
   const s = await session(training.graph, 'float32');
   const out = await s.run(feedsFor(graph, training.params));
@@ -382,6 +382,33 @@ describe('tiny backbone + linear classifier + softmax cross-entropy', () => {
     expect(training.batchNormStats.length).toBe(5);
     expect(training.graph.nodes.every((n) => n.domain === '')).toBe(true);
     expect(training.graph.opsetVersion).toBe(17);
+  });
+
+  test('asked for, the same run also returns the sum of every gradient\'s squares, and nothing else changes', async () => {
+    const graph = tinyClassifier();
+    const plain = await runTraining(graph);
+    const { training, out } = await runTraining(graph, { gradSumOfSquares: true });
+    expect(plain.training.gradSumOfSquares).toBeUndefined();
+    expect(plain.training.graph.outputs.length).toBe(training.graph.outputs.length - 1);
+    const name = training.gradSumOfSquares as string;
+    expect(out[name].dims).toEqual([]);
+    let want = 0;
+    for (const [param, grad] of training.gradOutputs) {
+      const g = out[grad].data as Float32Array;
+      want += g.reduce((s, v) => s + v * v, 0);
+      expect(Array.from(g)).toEqual(Array.from(plain.out[plain.training.gradOutputs.get(param) as string].data as Float32Array));
+    }
+    expect(want).toBeGreaterThan(0);
+    // A gradient is written by the node computing it, not copied by an Identity (which onnxruntime
+    // would no longer fold away once the sum reads the gradient), unless that node's result is
+    // read elsewhere too (a BatchNorm bias gradient is the sum its backward also uses).
+    const grads = new Set(training.gradOutputs.values());
+    const readers = (t: string) => training.graph.nodes.filter((n) => n.inputs.includes(t)).length;
+    const copies = training.graph.nodes.filter((n) => n.opType === 'Identity' && grads.has(n.outputs[0]));
+    expect(copies.filter((n) => readers(n.inputs[0]) === 1)).toEqual([]);
+    expect(copies.length).toBeLessThan(grads.size / 2);
+    // Float32 sums per tensor, as torch's per-tensor norms: within float32 rounding of the float64 total.
+    expect(Math.abs(Number(out[name].data[0]) - want) / want).toBeLessThan(1e-5);
   });
 
   test('batch statistics are the per-channel mean and unbiased variance of the BatchNorm input', async () => {

@@ -315,6 +315,30 @@ describe('gradient clipping and NaN/Inf detection', () => {
     Array.from(params.get('p')!).forEach((v, i) => expect(v).toBeCloseTo([-0.6, -0.8][i], 6));
   });
 
+  test('the engine\'s sum of squares stands in for the pass over the gradients, only without accumulation', () => {
+    const sgdPlain = () => createOptimizer({ ...SGD, momentum: 0, weightDecay: 0 }, decayAll);
+    const params: ParamTensors = new Map([['p', Float32Array.of(0, 0)]]);
+    const updater = new Updater({ optimizer: sgdPlain(), learningRate: () => 1, accumulationSteps: 1, gradClip: 1 });
+    // The given 100 (norm 10), not the gradient's own 25 (norm 5), sets the norm and the clipping.
+    expect(updater.push(params, new Map([['p', Float32Array.of(3, 4)]]), 1, 100)).toEqual({ step: 0, lr: 1, gradNorm: 10, clipped: true });
+    Array.from(params.get('p')!).forEach((v, i) => expect(v).toBeCloseTo([-0.3, -0.4][i], 6));
+    // With accumulation the sum is the accumulated gradients' own: (3, 4) and (5, 12) average to (4, 8).
+    const accumulating = new Updater({ optimizer: sgdPlain(), learningRate: () => 1, accumulationSteps: 2, gradClip: 0 });
+    expect(accumulating.push(new Map([['p', Float32Array.of(0, 0)]]), new Map([['p', Float32Array.of(3, 4)]]), 1, 100)).toBeUndefined();
+    expect(accumulating.push(new Map([['p', Float32Array.of(0, 0)]]), new Map([['p', Float32Array.of(5, 12)]]), 1, 100)?.gradNorm).toBeCloseTo(Math.sqrt(80), 6);
+    // A non-finite sum stops the step: the tensor is named when one holds NaN/Inf, else the norm.
+    const check = (grad: Float32Array, sum: number) => {
+      try {
+        new Updater({ optimizer: sgdPlain(), learningRate: () => 1, accumulationSteps: 1, gradClip: 0 }).push(new Map([['p', Float32Array.of(1, 1)]]), new Map([['p', grad]]), 1, sum);
+      } catch (e) {
+        return (e as Error).message;
+      }
+      return 'no error';
+    };
+    expect(check(Float32Array.of(1, NaN), NaN)).toBe('step 0: p is NaN (at index 1)');
+    expect(check(Float32Array.of(1, 2), Infinity)).toBe('step 0: the global gradient norm is Infinity (at index 0)');
+  });
+
   test('a NaN or Inf gradient stops the update, names the step and the tensor, and leaves the parameters alone', () => {
     expect(findNonFinite(new Map([['a', Float32Array.of(1, 2)], ['b', Float32Array.of(0, Infinity)]]))).toEqual({ tensor: 'b', index: 1, value: Infinity });
     expect(findNonFinite(new Map([['a', Float32Array.of(1, 2)]]))).toBeUndefined();

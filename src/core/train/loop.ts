@@ -117,7 +117,7 @@ export async function runLoop(o: LoopOptions): Promise<LoopResult> {
     t = performance.now();
     let report;
     try {
-      report = updater.push(runner.params, out.grads, batch.size);
+      report = updater.push(runner.params, out.grads, batch.size, out.gradSumOfSquares);
       if (report === undefined && batch.batch === source.batchesPerEpoch - 1) report = updater.flush(runner.params);
     } catch (err) {
       if (err instanceof NonFiniteError) throw diverged(`the gradient of ${err.where.tensor}`, err.where.value);

@@ -36,6 +36,8 @@ export interface StepOutputs {
   scores: Float32Array;
   /** Gradient of the batch's mean loss, by parameter name. */
   grads: ParamTensors;
+  /** The sum of every gradient's squares, when the engine computed it (the Updater's norm). */
+  gradSumOfSquares?: number;
   /** Batch mean and unbiased variance of each training-mode BatchNorm, in `batchNormStats` order. */
   batchStats: { mean: Float32Array; var: Float32Array }[];
 }
@@ -97,7 +99,7 @@ export class TrainingSession implements StepRunner {
   static async create(forward: Graph, spec: SessionSpec, engine: EngineOptions): Promise<TrainingSession> {
     const batchDim = forward.inputs.find((v) => v.name === spec.input)?.shape[0];
     const dims = spec.batchSize !== undefined && typeof batchDim === 'string' ? { [batchDim]: spec.batchSize } : undefined;
-    const training = buildTrainingGraph(forward, { loss: spec.loss, extraOutputs: [spec.scores], freeze: [...spec.freeze], ...(dims ? { dims } : {}) });
+    const training = buildTrainingGraph(forward, { loss: spec.loss, extraOutputs: [spec.scores], freeze: [...spec.freeze], gradSumOfSquares: true, ...(dims ? { dims } : {}) });
     // The CPU provider's blocked kernels for the convs whose weights are fed or computed (`bench/train-step.js --nchwc 0` compares).
     if (engine.provider === 'cpu') convsToNchwc(training.graph, await nchwcBlockSize());
     // No memory pattern: it keeps a second, pre-planned arena that doubles the peak memory of a
@@ -130,6 +132,7 @@ export class TrainingSession implements StepRunner {
       loss: data(this.training.loss)[0],
       scores: data(this.spec.scores),
       grads: new Map(this.training.params.map((p) => [p, data(this.training.gradOutputs.get(p) as string)])),
+      ...(this.training.gradSumOfSquares === undefined ? {} : { gradSumOfSquares: data(this.training.gradSumOfSquares)[0] }),
       batchStats: this.training.batchNormStats.map((s) => ({ mean: data(s.mean), var: data(s.var) })),
     };
   }

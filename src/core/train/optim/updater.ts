@@ -44,11 +44,14 @@ export class Updater {
 
   /**
    * Adds one micro-batch's gradients; when the accumulation is full, updates `params` and
-   * reports the step. Without accumulation, clipping scales `grads` in place.
+   * reports the step. Without accumulation, clipping scales `grads` in place, and
+   * `sumOfSquares` (the sum of every gradient's squares, when the engine computed it) stands in
+   * for a pass over them; with accumulation the sum is taken over the accumulated gradients.
    */
-  push(params: ParamTensors, grads: ParamTensors, samples: number): StepReport | undefined {
+  push(params: ParamTensors, grads: ParamTensors, samples: number, sumOfSquares?: number): StepReport | undefined {
     this.accumulator.add(grads, samples);
-    return this.accumulator.full ? this.apply(params) : undefined;
+    if (!this.accumulator.full) return undefined;
+    return this.apply(params, this.o.accumulationSteps === 1 ? sumOfSquares : undefined);
   }
 
   /** Updates with a partial accumulation (the end of an epoch); nothing when none is pending. */
@@ -56,10 +59,10 @@ export class Updater {
     return this.accumulator.count > 0 ? this.apply(params) : undefined;
   }
 
-  private apply(params: ParamTensors): StepReport {
+  private apply(params: ParamTensors, sumOfSquares?: number): StepReport {
     const grads = this.accumulator.take();
     const step = this.o.optimizer.step;
-    const gradNorm = globalNorm(grads);
+    const gradNorm = sumOfSquares === undefined ? globalNorm(grads) : Math.sqrt(sumOfSquares);
     if (!Number.isFinite(gradNorm)) {
       const bad = findNonFinite(grads);
       // A finite set of values can still overflow the norm's sum of squares.
