@@ -34,8 +34,9 @@ export interface TrainingSpec {
   dims?: Record<string, number>;
   /**
    * Also return the sum of squares of every gradient (the global gradient norm, squared), for
-   * clipping and the NaN/Inf check: onnxruntime reduces the gradients on all its threads (9.5-10.5 ms
-   * per ResNet-50 step), where a JS pass over their 25 M values after the run took 15 ms.
+   * clipping and the NaN/Inf check: onnxruntime reduces the gradients on all its threads
+   * (9.5-10.5 ms per ResNet-50 step), where a JS pass over their 25 M values after the run took
+   * 15 ms.
    */
   gradSumOfSquares?: boolean;
 }

@@ -45,9 +45,9 @@ type TapLayout = 'channelsFirst' | 'channelsLast';
  * Sample chunks over which a channels-last tap GEMM is split: a deep, narrow GEMM (N * P >=
  * M * C / 4) runs as a batched MatMul over chunks of samples and a sum of the chunks' [M, C]
  * products. On ResNet-50's layer1-2 3x3 convs (depth 6272-25088, output 64x64-128x128) the
- * weight gradients took 16-26% less time so (medians of five and six interleaved runs); on layer3-4 (depth 1568
- * and 512) they took longer (BENCHMARKS.md "train"). Needs a static batch size that the chunks
- * divide.
+ * weight gradients took 16-26% less time so (medians of five and six interleaved runs); on
+ * layer3-4 (depth 1568 and 512) they took longer (BENCHMARKS.md "train"). Needs a static batch
+ * size that the chunks divide.
  */
 export function sampleChunks(op: ConvOperands): number {
   const n = op.xShape[0];
