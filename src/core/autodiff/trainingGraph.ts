@@ -1,3 +1,4 @@
+import { consumers, producers } from '../graph/edit';
 import { Graph, Node, ValueInfo, attr } from '../graph/types';
 import { emitBackwardPass } from './backwardPass';
 import { Emitter } from './emitter';
@@ -109,17 +110,19 @@ export function buildTrainingForward(forward: Graph, spec: TrainingSpec): Traini
  * copied all of them instead (20-27 ms per ResNet-50 step).
  */
 function foldOutputIdentities(graph: Graph, outputs: readonly string[]): void {
-  const readers = new Map<string, number>();
-  for (const n of graph.nodes) for (const t of n.inputs) readers.set(t, (readers.get(t) ?? 0) + 1);
-  for (const o of graph.outputs) readers.set(o.name, (readers.get(o.name) ?? 0) + 1);
-  const producers = new Map(graph.nodes.flatMap((n) => n.outputs.map((t, i) => [t, { node: n, slot: i }] as const)));
+  const readers = consumers(graph);
+  const byOutput = producers(graph);
+  const graphOutputs = new Set(graph.outputs.map((o) => o.name));
   const folded = new Set<Node>();
   for (const name of outputs) {
-    const identity = producers.get(name)?.node;
+    const identity = byOutput.get(name);
     if (identity?.opType !== 'Identity') continue;
-    const source = producers.get(identity.inputs[0]);
-    if (!source || readers.get(identity.inputs[0]) !== 1) continue;
-    source.node.outputs[source.slot] = name;
+    const source = identity.inputs[0];
+    const producer = byOutput.get(source);
+    if (!producer || readers.get(source)?.length !== 1 || graphOutputs.has(source)) continue;
+    // Renamed in place: the gradients become graph outputs only later (finish), so removeNode's
+    // rewiring of readers does not apply.
+    producer.outputs[producer.outputs.indexOf(source)] = name;
     folded.add(identity);
   }
   graph.nodes = graph.nodes.filter((n) => !folded.has(n));
